@@ -1,4 +1,35 @@
+// The device_mounter addon: every exported function, registered in one place.
 #include <napi.h>
-static Napi::Value Hello(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), "hi"); }
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { exports.Set("hello", Napi::Function::New(env, Hello)); return exports; }
+
+#include "binding.h"
+#include "bpf.h"
+#include "mntns.h"
+#include "xattr.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Export<NsMknod>(exports, "nsMknod");
+  Export<NsStat>(exports, "nsStat");
+  Export<NsUnlink>(exports, "nsUnlink");
+  Export<NsChmod>(exports, "nsChmod");
+  Export<NsChown>(exports, "nsChown");
+
+  Export<BpfProgQuery>(exports, "bpfProgQuery");
+  Export<BpfProgGetFdById>(exports, "bpfProgGetFdById");
+  Export<BpfProgInfo>(exports, "bpfProgInfo");
+  Export<BpfProgLoad>(exports, "bpfProgLoad");
+  Export<BpfProgAttach>(exports, "bpfProgAttach");
+  Export<BpfProgDetach>(exports, "bpfProgDetach");
+  Export<Close>(exports, "close");
+
+  Export<GetXattr>(exports, "getxattr");
+  Export<SetXattr>(exports, "setxattr");
+  Export<RemoveXattr>(exports, "removexattr");
+  static_cast<void>(env);
+  return exports;
+}
+
+}  // namespace
+
 NODE_API_MODULE(device_mounter, Init)
