@@ -34,16 +34,16 @@ function candidates(): Candidate[] {
   const list: Candidate[] = [];
   const override = process.env.DEVICE_MOUNTER_NATIVE;
   if (override) list.push({ where: `DEVICE_MOUNTER_NATIVE=${override}`, load: () => require(override) });
-  // Literal specifiers: `bun build --compile` embeds only addons whose
-  // require() it can see statically.
+  // A literal specifier: `bun build --compile` embeds only addons whose
+  // require() it can see statically (and fails when the file is missing).
   list.push({
     where: join(import.meta.dir, "build/Release/device_mounter.node"),
     load: () => require("./build/Release/device_mounter.node"),
   });
-  list.push({
-    where: join(import.meta.dir, "build/Debug/device_mounter.node"),
-    load: () => require("./build/Debug/device_mounter.node"),
-  });
+  // Computed, so that the bundler neither embeds nor demands a Debug build;
+  // it only exists next to the sources during development.
+  const debugBuild = join(import.meta.dir, "build/Debug/device_mounter.node");
+  list.push({ where: debugBuild, load: () => require(debugBuild) });
   return list;
 }
 
@@ -70,7 +70,9 @@ export function loadNative(): NativeBinding {
       cached = asBinding(candidate.load());
       return cached;
     } catch (error) {
-      failures.push(`  ${candidate.where}: ${error instanceof Error ? error.message : String(error)}`);
+      // First line only: require() appends its "Require stack" on further lines.
+      const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+      failures.push(`  ${candidate.where}: ${reason}`);
     }
   }
   throw new Error(`cannot load the device_mounter native addon; tried:\n${failures.join("\n")}`);
