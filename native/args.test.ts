@@ -55,6 +55,8 @@ describe("argument types and ranges", () => {
     ["bpfProgLoad insns as Uint16Array", () => native.bpfProgLoad(new Uint16Array(8) as unknown as Uint8Array, "x", "GPL"), "bpfProgLoad: insns must be a Uint8Array, got a Uint16Array of 16 bytes"],
     ["bpfProgLoad name too long", () => native.bpfProgLoad(new Uint8Array(16), "a".repeat(16), "GPL"), `bpfProgLoad: name must be at most 15 characters of [A-Za-z0-9_.], got "${"a".repeat(16)}"`],
     ["bpfProgLoad name with a dash", () => native.bpfProgLoad(new Uint8Array(16), "dm-test", "GPL"), 'bpfProgLoad: name must be at most 15 characters of [A-Za-z0-9_.], got "dm-test"'],
+    ["bpfProgLoad name with NUL", () => native.bpfProgLoad(new Uint8Array(16), "x\0", "GPL"), 'bpfProgLoad: name must be a string without NUL characters, got "x\\0"'],
+    ["bpfProgLoad name as undefined", () => native.bpfProgLoad(new Uint8Array(16), undefined as unknown as string, "GPL"), "bpfProgLoad: name must be a string without NUL characters, got undefined"],
     ["bpfProgLoad license with NUL", () => native.bpfProgLoad(new Uint8Array(16), "x", "G\0PL"), 'bpfProgLoad: license must be a non-empty string without NUL characters, got "G\\0PL"'],
     ["close fd as a string", () => (native.close as (fd: unknown) => void)("3"), 'close: fd must be an integer in [0, 2147483647], got "3"'],
     ["setxattr value as a string", () => native.setxattr("/x", "trusted.x", "v" as unknown as Uint8Array), 'setxattr: value must be a Uint8Array, got "v"'],

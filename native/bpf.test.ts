@@ -92,6 +92,15 @@ describe.skipIf(!ready)("bpf functions", () => {
     expect(deny.tag).not.toBe(allow.tag);
   });
 
+  test("bpfProgLoad accepts an unnamed program", () => {
+    const fd = native.bpfProgLoad(ALLOW_ALL, "", "GPL");
+    try {
+      expect(native.bpfProgInfo(fd).name).toBe("");
+    } finally {
+      native.close(fd);
+    }
+  });
+
   test("a fresh cgroup has no programs", () => {
     expect(native.bpfProgQuery(cgroup)).toEqual({ attachFlags: 0, progIds: [] });
   });

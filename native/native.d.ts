@@ -1,8 +1,13 @@
 // The binding exported by native/src/*.cc (built as native/build/Release/device_mounter.node).
 //
 // Every function is synchronous, does one thing, and checks its arguments
-// exactly (wrong count or type → TypeError). All defaults, validation and
-// policy live in TypeScript. Every failing system call throws a NativeError.
+// exactly: wrong count or type (or an unusable string, e.g. a relative
+// container path) → TypeError; a number out of range or not an integer →
+// RangeError; both before any system call. Ranges: pid 1..2^31-1, fd
+// 0..2^31-1, major 0..4095, minor 0..2^20-1, mode/dirMode 0..0o7777,
+// uid/gid 0..2^32-2. All defaults, validation and policy live in TypeScript.
+// Strings must be non-empty and free of NUL. Every failing system call throws a
+// NativeError; nothing is retried (bpfProgLoad's diagnostic reload aside).
 
 /** Node-style errno error: `EPERM: operation not permitted, bpf(BPF_PROG_ATTACH) '/sys/fs/cgroup/x'`. */
 export interface NativeError extends Error {
@@ -12,7 +17,12 @@ export interface NativeError extends Error {
   errno: number;
   /** The failing call, e.g. "bpf(BPF_PROG_ATTACH)", "mknodat", "setns(CLONE_NEWNS)". */
   syscall: string;
-  /** The path the call was about (host path, or the path inside the container), when one applies. */
+  /**
+   * The path the call was about, when one applies: a host path (cgroup directory, xattr path,
+   * the /proc file for steps "open-ns" and "setns"), or for namespace work the path inside the container:
+   * the directory being resolved/created for steps "resolve" (openat2) and "mkdir", otherwise the
+   * `path` argument as given.
+   */
   path?: string;
   /** For work done inside another mount namespace: which step failed ("open-ns", "unshare", "setns", "resolve", "mkdir", "mknod", "chown", "chmod", "stat", "unlink"). */
   step?: string;
@@ -64,34 +74,51 @@ export interface NativeBinding {
   // resolves `path` (absolute, inside the container) with openat2(RESOLVE_IN_ROOT |
   // RESOLVE_NO_MAGICLINKS) against the process's root, so symlinks planted in the
   // container cannot lead outside it. The JS thread only waits for the result.
+  // `path` must end in a name: "/", "/x/", "/x/." and "/x/.." are refused (TypeError);
+  // ".." elsewhere is fine (clamped at the container root). Directory symlinks inside the
+  // container are followed (within it); the final component never is.
+  // openat2 may fail with EAGAIN when a rename races with ".." resolution; retrying is
+  // the caller's decision.
 
-  /** mkdir -p the parents (mode `dirMode`, owned by root), mknod the node with exactly `mode` permission bits, then chown it to uid/gid. EEXIST if something is at `path` already. */
+  /**
+   * mkdir -p the parents (mode `dirMode`, owned by root), mknod the node, chown it to uid/gid,
+   * then chmod it so its permission bits are exactly `mode` (chown clears set-ID bits).
+   * EEXIST (step "mknod") if anything, even a dangling symlink, is at `path` already.
+   * A node whose chown/chmod failed is left in place.
+   */
   nsMknod(pid: number, path: string, kind: NodeKind, major: number, minor: number, mode: number, uid: number, gid: number, dirMode: number): void;
   /** lstat (does not follow a final symlink). ENOENT if nothing is there. */
   nsStat(pid: number, path: string): NsStat;
   /** unlink (never rmdir). */
   nsUnlink(pid: number, path: string): void;
-  /** chmod/chown of the node itself (never through a symlink). */
+  /** chmod of the node itself; on a symlink fails with EOPNOTSUPP (Linux cannot chmod symlinks) and changes nothing. */
   nsChmod(pid: number, path: string, mode: number): void;
+  /** chown of the node itself; on a symlink it changes the symlink, never its target. */
   nsChown(pid: number, path: string, uid: number, gid: number): void;
 
   // ---- bpf(2) on cgroup v2 device programs ----------------------------------------
-  /** BPF_PROG_QUERY with attach type BPF_CGROUP_DEVICE on the cgroup directory. */
+  /** BPF_PROG_QUERY with attach type BPF_CGROUP_DEVICE on the cgroup directory (at most 64 ids: the kernel's per-cgroup limit). */
   bpfProgQuery(cgroupPath: string): BpfQuery;
   /** BPF_PROG_GET_FD_BY_ID; the caller must close() the fd. */
   bpfProgGetFdById(id: number): number;
-  /** BPF_OBJ_GET_INFO_BY_FD, including the xlated instructions. */
+  /** BPF_OBJ_GET_INFO_BY_FD, including the xlated instructions (empty if the kernel refuses raw dumps, e.g. kptr_restrict). */
   bpfProgInfo(progFd: number): BpfProgInfo;
-  /** BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program; returns its fd. On failure the error carries verifierLog. */
+  /**
+   * BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program; returns its (close-on-exec) fd.
+   * `insns`: 1..4096 instructions of 8 bytes; `name`: 0..15 characters of [A-Za-z0-9_.].
+   * On failure the error carries verifierLog: the load is repeated once with a level-1 log
+   * only to obtain it (a log on the first load can make a large valid program fail with
+   * ENOSPC); the error is always the first load's.
+   */
   bpfProgLoad(insns: Uint8Array, name: string, license: string): number;
-  /** BPF_PROG_ATTACH (BPF_CGROUP_DEVICE). `replaceFd` is used (and required) when flags has BPF_F_REPLACE (4); pass -1 otherwise. */
+  /** BPF_PROG_ATTACH (BPF_CGROUP_DEVICE). `replaceFd` is used (and required, >= 0) when flags has BPF_F_REPLACE (4); it must be -1 otherwise (RangeError). */
   bpfProgAttach(cgroupPath: string, progFd: number, flags: number, replaceFd: number): void;
   /** BPF_PROG_DETACH (BPF_CGROUP_DEVICE) of this program from the cgroup. */
   bpfProgDetach(cgroupPath: string, progFd: number): void;
   close(fd: number): void;
 
   // ---- extended attributes (records kept on the container's cgroup directory) -----
-  /** Returns null when the attribute does not exist (ENODATA). */
+  /** Returns null when the attribute does not exist (ENODATA). Follows symlinks, like getxattr(2). */
   getxattr(path: string, name: string): Uint8Array | null;
   setxattr(path: string, name: string, value: Uint8Array): void;
   /** No error when the attribute does not exist. */

@@ -94,6 +94,14 @@ std::string Args::String(size_t index) const {
   return value;
 }
 
+std::string Args::StringOrEmpty(size_t index) const {
+  const char* requirement = "a string without NUL characters";
+  if (!info_[index].IsString()) ThrowTypeError(index, requirement);
+  std::string value = info_[index].As<Napi::String>().Utf8Value();
+  if (value.find('\0') != std::string::npos) ThrowTypeError(index, requirement);
+  return value;
+}
+
 Napi::Uint8Array Args::Bytes(size_t index) const {
   const Napi::Value value = info_[index];
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {

@@ -21,6 +21,8 @@ class Args {
   int64_t Integer(size_t index, int64_t min, int64_t max) const;
   // A string that is not empty and has no NUL character (it becomes a C string).
   std::string String(size_t index) const;
+  // The same, but "" is accepted.
+  std::string StringOrEmpty(size_t index) const;
   // A Uint8Array (a Buffer is one); the view stays valid for the call.
   Napi::Uint8Array Bytes(size_t index) const;
 

@@ -141,7 +141,8 @@ Napi::Value BpfProgLoad(const Napi::CallbackInfo& info) {
     args.ThrowRangeError(0, "1 to " + std::to_string(kMaxInsns) + " instructions of " + std::to_string(kInsnSize) +
                                 " bytes each");
   }
-  const std::string name = args.String(1);
+  // The kernel accepts an unnamed program.
+  const std::string name = args.StringOrEmpty(1);
   if (!IsValidProgName(name)) {
     args.ThrowTypeError(1, "at most " + std::to_string(BPF_OBJ_NAME_LEN - 1) + " characters of [A-Za-z0-9_.]");
   }
