@@ -269,7 +269,9 @@ function canonicalPatterns(merged: Pattern[]): Pattern[] {
  * The unique shortest list allowing exactly the same requests: "a" rules become
  * a "c" and a "b" rule, rules for the same pattern merge, empty rules go, and a
  * rule goes when a more general rule (wildcard) of its type has all its access.
- * Sorted by type (b, c), major, minor, with "*" after numbers.
+ * Sorted by type (b, c), major, minor, with "*" after numbers. The result
+ * never holds "a" rules: cgroup v1 reads any "a ..." line as "allow all", so
+ * "a 1:3 r" would be dangerous to write back.
  * Unique except for lists that spell out every one of the 4096 majors or 2^20
  * minors one by one, which nobody writes. Deny rules are refused.
  */
