@@ -1,6 +1,6 @@
 // bpf* functions against the real kernel on a fresh cgroup2 directory.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupAfterAll } from "../test/support/cleanup.ts";
 import { requireRoot } from "../test/support/prereqs.ts";
@@ -177,6 +177,18 @@ describe.skipIf(!ready)("bpf functions", () => {
     } finally {
       closeSync(file);
     }
+  });
+
+  test("no descriptor stays open after failed calls", () => {
+    const openDescriptors = () => readdirSync("/proc/self/fd").length;
+    const before = openDescriptors();
+    for (let round = 0; round < 20; round++) {
+      caught(() => native.bpfProgLoad(READS_UNINITIALISED, "dm_test_bad", "GPL"));
+      caught(() => native.bpfProgDetach(cgroup, denyFd));
+      caught(() => native.bpfProgAttach(cgroup, allowFd, BPF_F_ALLOW_MULTI | BPF_F_REPLACE, denyFd));
+      native.bpfProgQuery(cgroup);
+    }
+    expect(openDescriptors()).toBe(before);
   });
 
   test("close closes, and a second close fails with EBADF", () => {

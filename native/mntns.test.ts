@@ -1,7 +1,8 @@
 // ns* functions against a real mount namespace: a helper process unshares
 // its mount namespace, mounts a private tmpfs and chroots into it, so its
 // root is a directory the host cannot see at any path except through
-// /proc/<pid>/root.
+// /proc/<pid>/root. It also mounts a procfs (of the host's PID namespace)
+// inside, as a hostPID container would have: its magic links lead to the host.
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { BigIntStats } from "node:fs";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
@@ -30,6 +31,8 @@ async function startNamespaceHolder(mountPoint: string): Promise<NamespaceHolder
   const script = [
     'mount -t tmpfs dm-test "$0"',
     'cp "$1" "$0/busybox"',
+    'mkdir "$0/proc"',
+    'mount -t proc dm-test-proc "$0/proc"',
     'exec chroot "$0" /busybox sh -c "echo ready && exec /busybox sleep 1000"',
   ].join(" && ");
   const child: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn({
@@ -148,6 +151,22 @@ describe.skipIf(!ready)("mount namespace functions", () => {
     expect(existsSync(hostOnly)).toBe(false);
   });
 
+  test("magic links (/proc/<pid>/root and the like) are refused with ELOOP, directly or behind a symlink", () => {
+    // /proc/self/root here is the resolving thread's own root: the host's.
+    expect(caught(() => native.nsMknod(holder.pid, `/proc/self/root${hostTarget}/dm-null`, "c", 1, 3, 0o600, 0, 0, 0o755))).toMatchObject({
+      code: "ELOOP",
+      syscall: "openat2",
+      step: "resolve",
+    });
+    symlinkSync(`/proc/${process.pid}/root${hostTarget}`, inHolder("/dm-magic-link"));
+    expect(caught(() => native.nsMknod(holder.pid, "/dm-magic-link/dm-null", "c", 1, 3, 0o600, 0, 0, 0o755))).toMatchObject({
+      code: "ELOOP",
+      path: "/dm-magic-link",
+      step: "resolve",
+    });
+    expect(readdirSync(hostTarget)).toEqual([]);
+  });
+
   test("a symlink as the final component is not followed by nsMknod", () => {
     symlinkSync(join(hostTarget, "dm-final"), inHolder("/dev/dm-final-link"));
     const error = caught(() => native.nsMknod(holder.pid, "/dev/dm-final-link", "c", 1, 3, 0o600, 0, 0, 0o755));
@@ -234,6 +253,31 @@ describe.skipIf(!ready)("mount namespace functions", () => {
     const error = caught(() => native.nsStat(pid, "/dev"));
     expect(error.message).toBe(`ENOENT: no such file or directory, open '/proc/${pid}/root'`);
     expect(error).toMatchObject({ code: "ENOENT", errno: -2, syscall: "open", path: `/proc/${pid}/root`, step: "open-ns" });
+  });
+
+  test("no descriptor stays open, whether a call succeeds or fails at any step", () => {
+    const ignoreFailure = (call: () => unknown) => {
+      try {
+        call();
+      } catch (error) {
+        if (!isNativeError(error)) throw error;
+      }
+    };
+    const openDescriptors = () => readdirSync("/proc/self/fd").length;
+    const before = openDescriptors();
+    for (let round = 0; round < 20; round++) {
+      native.nsMknod(holder.pid, "/dev/dm-leak/node", "c", 1, 3, 0o600, 0, 0, 0o755);
+      ignoreFailure(() => native.nsMknod(holder.pid, "/dev/dm-leak/node", "c", 1, 3, 0o600, 0, 0, 0o755));
+      ignoreFailure(() => native.nsMknod(holder.pid, "/dm-file/x/y", "c", 1, 3, 0o600, 0, 0, 0o755));
+      native.nsChown(holder.pid, "/dev/dm-leak/node", 1, 1);
+      native.nsChmod(holder.pid, "/dev/dm-leak/node", 0o640);
+      native.nsStat(holder.pid, "/dev/dm-leak/node");
+      native.nsUnlink(holder.pid, "/dev/dm-leak/node");
+      ignoreFailure(() => native.nsStat(holder.pid, "/dev/dm-leak/node"));
+      ignoreFailure(() => native.nsChmod(holder.pid, "/dev/dm-final-link", 0o600));
+      ignoreFailure(() => native.nsStat(2 ** 30, "/x"));
+    }
+    expect(openDescriptors()).toBe(before);
   });
 
   test("the calling thread keeps its mount namespace, root, working directory and umask", () => {
