@@ -5,6 +5,7 @@ import { allows, parseDevicesList, type DeviceRule } from "../devices/rules.ts";
 import type { DeviceAccess } from "../container/record.ts";
 
 const BITS = ["r", "w", "m"] as const;
+type Bit = (typeof BITS)[number];
 
 export function readDevicesList(dir: string): DeviceRule[] {
   return parseDevicesList(readFileSync(`${dir}/devices.list`, "utf8"));
@@ -17,11 +18,11 @@ export function v1Enforces(list: DeviceRule[]): boolean {
 
 const key = (d: { type: string; major: number; minor: number }) => `${d.type} ${d.major}:${d.minor}`;
 
-function bits(access: string): Set<string> {
-  return new Set(access.split("").filter(Boolean));
+function bits(access: string): Set<Bit> {
+  return new Set(BITS.filter((b) => access.includes(b)));
 }
 
-function format(set: Set<string>): string {
+function format(set: Set<Bit>): string {
   return BITS.filter((b) => set.has(b)).join("");
 }
 

@@ -14,7 +14,7 @@ interface ErrnoLike {
 }
 
 const isErrnoLike = (e: unknown): e is ErrnoLike =>
-  e instanceof Error && typeof (e as Partial<ErrnoLike>).code === "string" && /^E[A-Z0-9]+$/.test((e as ErrnoLike).code);
+  e instanceof Error && typeof (e as unknown as Partial<ErrnoLike>).code === "string" && /^E[A-Z0-9]+$/.test((e as unknown as ErrnoLike).code);
 
 /** Errors of our own that describe an expected condition completely. */
 const EXPECTED = new Set([

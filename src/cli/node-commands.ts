@@ -2,7 +2,7 @@
 // containerd, podman, or a pod's container) by one of its host PIDs. No
 // Kubernetes involved.
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { detectHostFeatures } from "../../agent/cgroup/features.ts";
 import type { CgroupDirs } from "../../agent/cgroup/locate.ts";
 import { readGrants, setGrants, type ContainerTarget, type DeviceSpec, type GrantResult } from "../../agent/container/grants.ts";
@@ -22,9 +22,9 @@ const TARGET_OPTIONS = {
   cgroup: { type: "string", multiple: true },
 } as const;
 
-function parse<T extends Parameters<typeof parseArgs>[0]["options"]>(argv: string[], options: T) {
+function parse<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true } as const);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
