@@ -8,7 +8,7 @@
 
 namespace {
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env /*env*/, Napi::Object exports) {
   Export<NsMknod>(exports, "nsMknod");
   Export<NsStat>(exports, "nsStat");
   Export<NsUnlink>(exports, "nsUnlink");
@@ -26,7 +26,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<GetXattr>(exports, "getxattr");
   Export<SetXattr>(exports, "setxattr");
   Export<RemoveXattr>(exports, "removexattr");
-  static_cast<void>(env);
   return exports;
 }
 

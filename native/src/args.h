@@ -16,8 +16,6 @@ class Args {
   // Throws TypeError unless exactly names.size() arguments were passed.
   Args(const Napi::CallbackInfo& info, const char* function, std::initializer_list<const char*> names);
 
-  Napi::Env Env() const { return info_.Env(); }
-
   int64_t Integer(size_t index, int64_t min, int64_t max) const;
   // A string that is not empty and has no NUL character (it becomes a C string).
   std::string String(size_t index) const;

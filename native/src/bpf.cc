@@ -167,7 +167,7 @@ Napi::Value BpfProgLoad(const Napi::CallbackInfo& info) {
   attr.log_level = 1;
   attr.log_size = static_cast<uint32_t>(log.size());
   attr.log_buf = Pointer(log.data());
-  UniqueFd unexpected(Bpf(BPF_PROG_LOAD, attr));
+  UniqueFd diagnostic_load(Bpf(BPF_PROG_LOAD, attr));  // closed should it succeed
   failure.set_verifier_log(std::string(log.data(), strnlen(log.data(), log.size())));
   throw failure;
 }
