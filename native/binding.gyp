@@ -9,6 +9,7 @@
         "src/bpf.cc",
         "src/container_path.cc",
         "src/mntns.cc",
+        "src/node_ops.cc",
         "src/ns_thread.cc",
         "src/sys_error.cc",
         "src/xattr.cc"

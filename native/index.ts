@@ -12,6 +12,7 @@ const BINDING_FUNCTIONS: Record<keyof NativeBinding, true> = {
   nsUnlink: true,
   nsChmod: true,
   nsChown: true,
+  nsBatch: true,
   bpfProgQuery: true,
   bpfProgGetFdById: true,
   bpfProgInfo: true,

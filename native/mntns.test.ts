@@ -248,6 +248,36 @@ describe.skipIf(!ready)("mount namespace functions", () => {
     expect(caught(() => native.nsUnlink(holder.pid, "/dev/dm-suid"))).toMatchObject({ code: "ENOENT", step: "unlink" });
   });
 
+  test("nsBatch runs every operation in one namespace entry and reports each outcome on its own", () => {
+    const results = native.nsBatch(holder.pid, [
+      { op: "mknod", path: "/dev/dm-batch/a", kind: "b", major: 7, minor: 200, mode: 0o640, uid: 0, gid: 6, dirMode: 0o755 },
+      { op: "stat", path: "/dev/dm-batch/a" },
+      { op: "mknod", path: "/dev/dm-batch/a", kind: "b", major: 7, minor: 200, mode: 0o640, uid: 0, gid: 6, dirMode: 0o755 },
+      { op: "unlink", path: "/dev/dm-batch/missing" },
+      { op: "stat", path: "/dev/dm-batch/a" },
+      { op: "unlink", path: "/dev/dm-batch/a" },
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, false, true, true]);
+    expect(results[1]).toMatchObject({ ok: true, stat: { type: "b", rdevMajor: 7, rdevMinor: 200, mode: 0o640, gid: 6 } });
+    expect(results[2]).toMatchObject({ ok: false, error: { code: "EEXIST", syscall: "mknodat", path: "/dev/dm-batch/a", step: "mknod" } });
+    expect(results[3]).toMatchObject({ ok: false, error: { code: "ENOENT", step: "unlink" } });
+    expect(existsSync(inHolder("/dev/dm-batch/a"))).toBe(false);
+    expect(existsSync(join(holder.mountPoint, "dev"))).toBe(false);
+  });
+
+  test("nsBatch checks every operation before running any", () => {
+    expect(() => native.nsBatch(holder.pid, [{ op: "stat", path: "/dev/x" }, { op: "chmod", path: "/dev/x" } as never])).toThrow(
+      'nsBatch: ops[1].op must be "stat", "mknod" or "unlink"',
+    );
+    expect(() =>
+      native.nsBatch(holder.pid, [{ op: "mknod", path: "/dev/dm-never", kind: "b", major: 4096, minor: 0, mode: 0o600, uid: 0, gid: 0, dirMode: 0o755 }]),
+    ).toThrow("nsBatch: ops[0].major must be an integer in [0, 4095]");
+    expect(() => native.nsBatch(holder.pid, [{ op: "stat", path: "relative" }])).toThrow(TypeError);
+    expect(() => native.nsBatch(holder.pid, {} as never)).toThrow(TypeError);
+    expect(existsSync(inHolder("/dev/dm-never"))).toBe(false);
+    expect(native.nsBatch(holder.pid, [])).toEqual([]);
+  });
+
   test("a pid that does not exist fails at step open-ns", () => {
     const pid = 2 ** 30; // above any pid_max
     const error = caught(() => native.nsStat(pid, "/dev"));

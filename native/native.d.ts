@@ -48,6 +48,14 @@ export interface NsStat {
   ino: number;
 }
 
+export type NsOp =
+  | { op: "stat"; path: string }
+  | { op: "unlink"; path: string }
+  | { op: "mknod"; path: string; kind: NodeKind; major: number; minor: number; mode: number; uid: number; gid: number; dirMode: number };
+
+/** `stat` is set for a successful "stat" operation. */
+export type NsOpResult = { ok: true; stat?: NsStat } | { ok: false; error: NativeError };
+
 export interface BpfQuery {
   /** Flags the programs were attached with (BPF_F_ALLOW_OVERRIDE = 1, BPF_F_ALLOW_MULTI = 2). */
   attachFlags: number;
@@ -95,6 +103,14 @@ export interface NativeBinding {
   nsChmod(pid: number, path: string, mode: number): void;
   /** chown of the node itself; on a symlink it changes the symlink, never its target. */
   nsChown(pid: number, path: string, uid: number, gid: number): void;
+  /**
+   * Several stat/mknod/unlink operations in ONE namespace entry (one thread,
+   * one setns), in order. Each is attempted whatever the others did and
+   * reports its own outcome; only a failure to enter the namespace throws.
+   * Argument checks as for the single calls (TypeError/RangeError naming
+   * `ops[i].field`); at most 4096 operations.
+   */
+  nsBatch(pid: number, ops: NsOp[]): NsOpResult[];
 
   // ---- bpf(2) on cgroup v2 device programs ----------------------------------------
   /** BPF_PROG_QUERY with attach type BPF_CGROUP_DEVICE on the cgroup directory (at most 64 ids: the kernel's per-cgroup limit). */

@@ -10,7 +10,8 @@ import { locateCgroupDirs, type CgroupDirs } from "../cgroup/locate.ts";
 import { executeV1, planV1, readDevicesList, v1Enforces } from "../cgroup/v1.ts";
 import { applyV2 } from "../cgroup/v2.ts";
 import { findHolders, listCgroupPids, realClock, terminate, type Clock, type DeviceInUse, type Holder } from "./busy.ts";
-import { checkNodeSlot, ensureNode, removeNode, statNode, isNodeOf, type NodeSpec } from "./nodes.ts";
+import type { NsStat } from "../../native/index.ts";
+import { changeNodes, isNodeOf, nodePresent, statNodes, type NodeChanges, type NodeOutcome, type NodeSpec } from "./nodes.ts";
 import { readRecord, writeRecord, type DeviceAccess, type GrantRecord, type GrantedDevice } from "./record.ts";
 
 export interface DeviceSpec extends NodeSpec {
@@ -125,7 +126,6 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
   validate(desired);
   const { pid } = target;
   const { enforcement, record } = readGrants(target);
-  const current = new Map(record.devices.map((d) => [d.path, d]));
   const wanted = new Map(desired.map((d) => [d.path, d]));
 
   const unchanged = record.devices.filter((c) => {
@@ -136,15 +136,16 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
     const w = wanted.get(c.path);
     return w === undefined || !sameDevice(c, w);
   });
+  const nodes = statNodes(pid, [...desired, ...removed].map((d) => d.path));
   // Fails before anything changes when a path holds something else.
-  const additions = desired.filter((d) => !unchanged.some((u) => u.path === d.path));
   const next: GrantedDevice[] = desired.map((d) => {
-    const c = current.get(d.path);
-    const nodePreexisting = c && sameDevice(c, d) ? c.nodePreexisting : removed.some((r) => r.path === d.path) ? false : checkNodeSlot(pid, d);
+    const c = record.devices.find((r) => r.path === d.path && sameDevice(r, d));
+    const replacing = removed.some((r) => r.path === d.path);
+    const nodePreexisting = c ? c.nodePreexisting : !replacing && nodePresent(nodes.get(d.path), d);
     return { path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid, nodePreexisting };
   });
 
-  const killed = await clearHolders(enforcement, pid, removed, next, options);
+  const killed = await clearHolders(enforcement, removed, next, nodes, options);
 
   const nextAccess = accessByDevice(next);
   const v1Plan = enforcement.v1 ? planV1(enforcement.v1, nextAccess, record.v1Added) : undefined;
@@ -154,41 +155,51 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
     v1Added: accessByDevice([...record.v1Added, ...(v1Plan?.added ?? [])]),
   };
   const final: GrantRecord = { version: 1, devices: next, v1Added: v1Plan?.added ?? [] };
+  const changes: NodeChanges = {
+    unlink: removed.filter((r) => !r.nodePreexisting && isNodeOf(nodes.get(r.path), r)),
+    // Missing nodes are (re)made, also for unchanged grants: attach repairs.
+    create: next.filter((n) => removed.some((r) => r.path === n.path) || !isNodeOf(nodes.get(n.path), n)),
+  };
 
-  const unlinked: GrantedDevice[] = [];
-  const created: NodeSpec[] = [];
   let cgroupTouched = false;
+  let done: NodeOutcome = { unlinked: [], created: [] };
   try {
     // The record goes first and over-approximates, so that a crash half-way
     // leaves every grant recorded and a later call can take it back.
     writeRecord(enforcement.recordDir, intent);
-    for (const r of removed) if (!r.nodePreexisting && removeNode(pid, r)) unlinked.push(r);
     cgroupTouched = true;
     if (v1Plan) executeV1(v1Plan);
     if (enforcement.v2) applyV2(enforcement.v2, toRules(nextAccess));
-    for (const a of additions) if (ensureNode(pid, a)) created.push(a);
+    done = changeNodes(pid, changes);
+    if (done.error) throw done.error;
     writeRecord(enforcement.recordDir, final);
   } catch (error) {
-    const rollbackErrors = rollBack(enforcement, pid, record, { unlinked, created, cgroupTouched, v1Added: intent.v1Added });
+    const rollbackErrors = rollBack(enforcement, pid, record, { nodes: done, cgroupTouched, v1Added: intent.v1Added });
     if (rollbackErrors.length) Object.assign(error as object, { rollbackErrors });
     throw error;
   }
   return {
     enforcement,
     added: next.filter((n) => !unchanged.some((u) => u.path === n.path)),
-    removed: removed.filter((r) => !wanted.has(r.path) || !sameDevice(r, wanted.get(r.path)!)),
+    removed,
     unchanged,
     killed,
   };
 }
 
 /** Devices being revoked must not be in use, unless the caller forces it. */
-async function clearHolders(enforcement: Enforcement, pid: number, removed: GrantedDevice[], next: GrantedDevice[], options: GrantOptions): Promise<Holder[]> {
+async function clearHolders(
+  enforcement: Enforcement,
+  removed: GrantedDevice[],
+  next: GrantedDevice[],
+  nodes: Map<string, NsStat | undefined>,
+  options: GrantOptions,
+): Promise<Holder[]> {
   const stillGranted = new Set(next.map(deviceKey));
   const revoked: DeviceInUse[] = removed
     .filter((r) => !stillGranted.has(deviceKey(r)))
     .map((r) => {
-      const st = statNode(pid, r.path);
+      const st = nodes.get(r.path);
       return { type: r.type, major: r.major, minor: r.minor, node: isNodeOf(st, r) ? { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino } : undefined };
     });
   if (revoked.length === 0) return [];
@@ -207,7 +218,7 @@ function rollBack(
   enforcement: Enforcement,
   pid: number,
   before: GrantRecord,
-  done: { unlinked: GrantedDevice[]; created: NodeSpec[]; cgroupTouched: boolean; v1Added: DeviceAccess[] },
+  done: { nodes: NodeOutcome; cgroupTouched: boolean; v1Added: DeviceAccess[] },
 ): unknown[] {
   const errors: unknown[] = [];
   const attempt = (fn: () => void) => {
@@ -217,13 +228,15 @@ function rollBack(
       errors.push(e);
     }
   };
-  for (const c of done.created) attempt(() => removeNode(pid, c));
+  attempt(() => {
+    const undone = changeNodes(pid, { unlink: done.nodes.created, create: done.nodes.unlinked });
+    if (undone.error) throw undone.error;
+  });
   if (done.cgroupTouched) {
     const access = accessByDevice(before.devices);
     if (enforcement.v1) attempt(() => executeV1(planV1(enforcement.v1!, access, done.v1Added)));
     if (enforcement.v2) attempt(() => applyV2(enforcement.v2!, toRules(access)));
   }
-  for (const u of done.unlinked) attempt(() => ensureNode(pid, u));
   attempt(() => writeRecord(enforcement.recordDir, before));
   return errors;
 }

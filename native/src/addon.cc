@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env /*env*/, Napi::Object exports) {
   Export<NsUnlink>(exports, "nsUnlink");
   Export<NsChmod>(exports, "nsChmod");
   Export<NsChown>(exports, "nsChown");
+  Export<NsBatch>(exports, "nsBatch");
 
   Export<BpfProgQuery>(exports, "bpfProgQuery");
   Export<BpfProgGetFdById>(exports, "bpfProgGetFdById");

@@ -7,10 +7,14 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "args.h"
+#include "binding.h"
 #include "container_path.h"
+#include "node_ops.h"
 #include "ns_thread.h"
 #include "sys_error.h"
 
@@ -30,35 +34,6 @@ ContainerPath ContainerPathArg(const Args& args, size_t index) {
 
 int PidArg(const Args& args, size_t index) { return static_cast<int>(args.Integer(index, 1, kMaxPid)); }
 
-void ChownNode(int node_fd, const ContainerPath& path, uid_t uid, gid_t gid) {
-  // AT_EMPTY_PATH on the O_PATH descriptor: the node itself, no lookup.
-  if (::fchownat(node_fd, "", uid, gid, AT_EMPTY_PATH) != 0) ThrowErrno("fchownat", path.text, "chown");
-}
-
-// There is no fchmod for O_PATH descriptors before fchmodat2 (Linux 6.6), and
-// a chmod by name could follow a symlink swapped in after the check. Instead
-// chmod goes through the host's /proc/thread-self/fd/<fd>: that magic link
-// leads to exactly the inode the descriptor holds, whatever happens to the
-// name meanwhile. The descriptor was opened O_NOFOLLOW, so it may be a
-// symlink itself; Linux cannot chmod those, and says EOPNOTSUPP as
-// fchmodat(AT_SYMLINK_NOFOLLOW) does.
-void ChmodNode(const ContainerRoot& root, int node_fd, const ContainerPath& path, mode_t mode) {
-  struct stat st {};
-  if (::fstat(node_fd, &st) != 0) ThrowErrno("fstat", path.text, "chmod");
-  if (S_ISLNK(st.st_mode)) throw SysError(EOPNOTSUPP, "fchmodat", path.text, "chmod");
-  const std::string fd_name = std::to_string(node_fd);
-  if (::fchmodat(root.own_fds_dir_fd, fd_name.c_str(), mode, 0) != 0) ThrowErrno("fchmodat", path.text, "chmod");
-}
-
-const char* TypeLetter(mode_t mode) {
-  if (S_ISCHR(mode)) return "c";
-  if (S_ISBLK(mode)) return "b";
-  if (S_ISDIR(mode)) return "d";
-  if (S_ISREG(mode)) return "f";
-  if (S_ISLNK(mode)) return "l";
-  return "o";
-}
-
 }  // namespace
 
 Napi::Value NsMknod(const Napi::CallbackInfo& info) {
@@ -75,17 +50,8 @@ Napi::Value NsMknod(const Napi::CallbackInfo& info) {
   const auto gid = static_cast<gid_t>(args.Integer(7, 0, kMaxId));
   const auto dir_mode = static_cast<mode_t>(args.Integer(8, 0, kMaxMode));
 
-  RunInMountNamespace(pid, [&](const ContainerRoot& root) {
-    UniqueFd parent = OpenParentDirectory(root.root_fd, path, dir_mode);
-    if (::mknodat(parent.Get(), path.base.c_str(), type | mode, makedev(major, minor)) != 0) {
-      ThrowErrno("mknodat", path.text, "mknod");
-    }
-    UniqueFd node = OpenFinalComponent(parent.Get(), path);
-    ChownNode(node.Get(), path, uid, gid);
-    // chown clears set-user/group-ID bits; setting the mode again after it
-    // makes the final mode exactly `mode` whatever it holds.
-    ChmodNode(root, node.Get(), path, mode);
-  });
+  const MknodSpec spec{path, type, major, minor, mode, uid, gid, dir_mode};
+  RunInMountNamespace(pid, [&](const ContainerRoot& root) { MknodInRoot(root, spec); });
   return info.Env().Undefined();
 }
 
@@ -95,25 +61,8 @@ Napi::Value NsStat(const Napi::CallbackInfo& info) {
   const ContainerPath path = ContainerPathArg(args, 1);
 
   struct stat st {};
-  RunInMountNamespace(pid, [&](const ContainerRoot& root) {
-    UniqueFd parent = OpenParentDirectory(root.root_fd, path, std::nullopt);
-    if (::fstatat(parent.Get(), path.base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      ThrowErrno("fstatat", path.text, "stat");
-    }
-  });
-
-  Napi::Env env = info.Env();
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("type", TypeLetter(st.st_mode));
-  result.Set("mode", static_cast<double>(st.st_mode & 07777));
-  result.Set("uid", static_cast<double>(st.st_uid));
-  result.Set("gid", static_cast<double>(st.st_gid));
-  result.Set("rdevMajor", static_cast<double>(major(st.st_rdev)));
-  result.Set("rdevMinor", static_cast<double>(minor(st.st_rdev)));
-  result.Set("devMajor", static_cast<double>(major(st.st_dev)));
-  result.Set("devMinor", static_cast<double>(minor(st.st_dev)));
-  result.Set("ino", static_cast<double>(st.st_ino));
-  return result;
+  RunInMountNamespace(pid, [&](const ContainerRoot& root) { st = StatInRoot(root, path); });
+  return StatToObject(info.Env(), st);
 }
 
 Napi::Value NsUnlink(const Napi::CallbackInfo& info) {
@@ -121,10 +70,7 @@ Napi::Value NsUnlink(const Napi::CallbackInfo& info) {
   const int pid = PidArg(args, 0);
   const ContainerPath path = ContainerPathArg(args, 1);
 
-  RunInMountNamespace(pid, [&](const ContainerRoot& root) {
-    UniqueFd parent = OpenParentDirectory(root.root_fd, path, std::nullopt);
-    if (::unlinkat(parent.Get(), path.base.c_str(), 0) != 0) ThrowErrno("unlinkat", path.text, "unlink");
-  });
+  RunInMountNamespace(pid, [&](const ContainerRoot& root) { UnlinkInRoot(root, path); });
   return info.Env().Undefined();
 }
 
@@ -134,11 +80,7 @@ Napi::Value NsChmod(const Napi::CallbackInfo& info) {
   const ContainerPath path = ContainerPathArg(args, 1);
   const auto mode = static_cast<mode_t>(args.Integer(2, 0, kMaxMode));
 
-  RunInMountNamespace(pid, [&](const ContainerRoot& root) {
-    UniqueFd parent = OpenParentDirectory(root.root_fd, path, std::nullopt);
-    UniqueFd node = OpenFinalComponent(parent.Get(), path);
-    ChmodNode(root, node.Get(), path, mode);
-  });
+  RunInMountNamespace(pid, [&](const ContainerRoot& root) { ChmodInRoot(root, path, mode); });
   return info.Env().Undefined();
 }
 
@@ -149,10 +91,126 @@ Napi::Value NsChown(const Napi::CallbackInfo& info) {
   const auto uid = static_cast<uid_t>(args.Integer(2, 0, kMaxId));
   const auto gid = static_cast<gid_t>(args.Integer(3, 0, kMaxId));
 
-  RunInMountNamespace(pid, [&](const ContainerRoot& root) {
-    UniqueFd parent = OpenParentDirectory(root.root_fd, path, std::nullopt);
-    UniqueFd node = OpenFinalComponent(parent.Get(), path);
-    ChownNode(node.Get(), path, uid, gid);
-  });
+  RunInMountNamespace(pid, [&](const ContainerRoot& root) { ChownInRoot(root, path, uid, gid); });
   return info.Env().Undefined();
+}
+
+namespace {
+
+// Reads one element of nsBatch's ops array with the same exactness as Args.
+class OpFields {
+ public:
+  OpFields(Napi::Env env, Napi::Value value, size_t index) : env_(env), where_("nsBatch: ops[" + std::to_string(index) + "]") {
+    if (!value.IsObject() || value.IsArray()) throw Napi::TypeError::New(env_, where_ + " must be an object");
+    object_ = value.As<Napi::Object>();
+  }
+
+  std::string String(const char* key) const {
+    Napi::Value v = object_.Get(key);
+    if (!v.IsString()) throw Napi::TypeError::New(env_, Name(key) + " must be a string");
+    std::string text = v.As<Napi::String>().Utf8Value();
+    if (text.empty() || text.find('\0') != std::string::npos) throw Napi::TypeError::New(env_, Name(key) + " must be a non-empty string without NUL");
+    return text;
+  }
+
+  int64_t Integer(const char* key, int64_t min, int64_t max) const {
+    Napi::Value v = object_.Get(key);
+    if (!v.IsNumber()) throw Napi::TypeError::New(env_, Name(key) + " must be a number");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != static_cast<double>(static_cast<int64_t>(d))) {
+      throw Napi::RangeError::New(env_, Name(key) + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return static_cast<int64_t>(d);
+  }
+
+  ContainerPath Path() const {
+    std::optional<ContainerPath> path = ParseContainerPath(String("path"));
+    if (!path) throw Napi::TypeError::New(env_, Name("path") + " must be an absolute path whose last component is a name");
+    return *path;
+  }
+
+ private:
+  std::string Name(const char* key) const { return where_ + "." + key; }
+
+  Napi::Env env_;
+  std::string where_;
+  Napi::Object object_;
+};
+
+struct BatchOp {
+  enum class Kind { kStat, kMknod, kUnlink } kind;
+  ContainerPath path;
+  MknodSpec mknod;  // only for kMknod
+};
+
+struct BatchResult {
+  bool ran = false;
+  std::optional<SysError> error;
+  struct stat st {};
+};
+
+BatchOp ParseOp(Napi::Env env, Napi::Value value, size_t index) {
+  const OpFields fields(env, value, index);
+  const std::string op = fields.String("op");
+  if (op == "stat") return {BatchOp::Kind::kStat, fields.Path(), {}};
+  if (op == "unlink") return {BatchOp::Kind::kUnlink, fields.Path(), {}};
+  if (op != "mknod") throw Napi::TypeError::New(env, "nsBatch: ops[" + std::to_string(index) + "].op must be \"stat\", \"mknod\" or \"unlink\"");
+  const std::string kind = fields.String("kind");
+  if (kind != "c" && kind != "b") throw Napi::TypeError::New(env, "nsBatch: ops[" + std::to_string(index) + "].kind must be \"c\" or \"b\"");
+  const ContainerPath path = fields.Path();
+  MknodSpec spec{path,
+                 static_cast<mode_t>(kind == "c" ? S_IFCHR : S_IFBLK),
+                 static_cast<unsigned>(fields.Integer("major", 0, kMaxMajor)),
+                 static_cast<unsigned>(fields.Integer("minor", 0, kMaxMinor)),
+                 static_cast<mode_t>(fields.Integer("mode", 0, kMaxMode)),
+                 static_cast<uid_t>(fields.Integer("uid", 0, kMaxId)),
+                 static_cast<gid_t>(fields.Integer("gid", 0, kMaxId)),
+                 static_cast<mode_t>(fields.Integer("dirMode", 0, kMaxMode))};
+  return {BatchOp::Kind::kMknod, path, spec};
+}
+
+constexpr size_t kMaxBatch = 4096;
+
+}  // namespace
+
+// One thread, one setns, many independent operations: a grant of N devices
+// costs one namespace entry instead of N. Every operation is attempted and
+// reports its own outcome; what to do about a failure is decided in TS.
+Napi::Value NsBatch(const Napi::CallbackInfo& info) {
+  Args args(info, "nsBatch", {"pid", "ops"});
+  const int pid = PidArg(args, 0);
+  if (!info[1].IsArray()) args.ThrowTypeError(1, "an array of operations");
+  const Napi::Array array = info[1].As<Napi::Array>();
+  if (array.Length() > kMaxBatch) args.ThrowRangeError(1, "at most " + std::to_string(kMaxBatch) + " operations");
+  std::vector<BatchOp> ops;
+  ops.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) ops.push_back(ParseOp(info.Env(), array.Get(i), i));
+
+  std::vector<BatchResult> results(ops.size());
+  RunInMountNamespace(pid, [&](const ContainerRoot& root) {
+    for (size_t i = 0; i < ops.size(); i++) {
+      BatchResult& result = results[i];
+      result.ran = true;
+      try {
+        switch (ops[i].kind) {
+          case BatchOp::Kind::kStat: result.st = StatInRoot(root, ops[i].path); break;
+          case BatchOp::Kind::kMknod: MknodInRoot(root, ops[i].mknod); break;
+          case BatchOp::Kind::kUnlink: UnlinkInRoot(root, ops[i].path); break;
+        }
+      } catch (const SysError& error) {
+        result.error = error;
+      }
+    }
+  });
+
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, ops.size());
+  for (size_t i = 0; i < ops.size(); i++) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("ok", !results[i].error.has_value());
+    if (results[i].error) entry.Set("error", ToNativeError(env, *results[i].error).Value());
+    else if (ops[i].kind == BatchOp::Kind::kStat) entry.Set("stat", StatToObject(env, results[i].st));
+    out.Set(static_cast<uint32_t>(i), entry);
+  }
+  return out;
 }

@@ -154,7 +154,7 @@ for (const mode of ["v1", "v2"] as CgroupMode[]) {
 
       const forced = await deviceMounterOk("detach", "--pid", String(c.pid), "--force", "--grace-period", "2", "/dev/data");
       expect(forced).toContain(`ended pid ${holder} (sleep)`);
-      const state = existsSync(`/proc/${holder}/stat`) ? readFileSync(`/proc/${holder}/stat`, "utf8").split(") ")[1]?.[0] : "gone";
+      const state: string = existsSync(`/proc/${holder}/stat`) ? (readFileSync(`/proc/${holder}/stat`, "utf8").split(") ")[1]?.[0] ?? "?") : "gone";
       expect(["gone", "Z"]).toContain(state);
       expect((await readInside(c, "/dev/data")).stderr).toContain("No such file or directory");
     });
