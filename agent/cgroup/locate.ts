@@ -58,10 +58,23 @@ function underMount(mount: CgroupMount, cgroupPath: string): string | undefined 
   return rel ? join(mount.mountPoint, rel) : mount.mountPoint;
 }
 
+// cgroup hierarchies are mounted once at boot (or once in the agent's pod);
+// reading mountinfo on every grant would cost more than the grant's own work.
+const mountsByProcRoot = new Map<string, CgroupMount[]>();
+
+function cgroupMounts(procRoot: string): CgroupMount[] {
+  let mounts = mountsByProcRoot.get(procRoot);
+  if (!mounts) {
+    mounts = parseCgroupMounts(readFileSync(`${procRoot}/self/mountinfo`, "utf8"));
+    mountsByProcRoot.set(procRoot, mounts);
+  }
+  return mounts;
+}
+
 /** Resolves the cgroup directories of `pid` as seen from this process's mount namespace. */
 export function locateCgroupDirs(pid: number, procRoot = "/proc"): CgroupDirs {
   const paths = parseProcCgroup(readFileSync(`${procRoot}/${pid}/cgroup`, "utf8"));
-  const mounts = parseCgroupMounts(readFileSync(`${procRoot}/self/mountinfo`, "utf8"));
+  const mounts = cgroupMounts(procRoot);
   const dirs: CgroupDirs = {};
   for (const mount of mounts) {
     const path = paths.get(mount.hierarchy);
