@@ -60,6 +60,8 @@ export interface MountedDevice {
   major: number;
   minor: number;
   access: string;
+  /** Permission bits of the node in the container (those of the host node). */
+  mode: number;
 }
 
 export interface AgentMountResponse {
