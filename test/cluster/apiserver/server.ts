@@ -1,0 +1,198 @@
+// startApiServer: wires store, controllers, PKI and the HTTP app together and serves it on
+// 127.0.0.1 over plain HTTP and over HTTPS. TLS is terminated by a node:tls server (the
+// only place Bun exposes verified client certificates) that pipes each connection to the
+// HTTP server; the certificate identity travels by the pipe's local port.
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
+import { Aggregator, type APIServiceRegistration } from "./aggregator.ts";
+import { Authenticator, type Policy, type UserInfo } from "./auth.ts";
+import { GarbageCollector } from "./garbage-collector.ts";
+import { createApiApp, type PeerIdentity } from "./http-api.ts";
+import { NamespaceController } from "./namespace-controller.ts";
+import { ObjectApi } from "./object-api.ts";
+import { createClusterPki, type KeyPair } from "./pki.ts";
+import { configMapResource, namespaceResource } from "./simple-resources.ts";
+import { ObjectStore } from "./store.ts";
+
+export interface ApiServerOptions {
+  policy?: Policy;
+  /** Events kept for watch resumption / snapshot lists (the compaction window). Default 1000. */
+  watchHistorySize?: number;
+  /** How often watches with allowWatchBookmarks get a BOOKMARK. Default 1000 ms. */
+  bookmarkIntervalMs?: number;
+}
+
+/** Credentials a kubeconfig can carry: a bearer token or a client certificate. */
+export type KubeconfigUser = { token: string } | { clientCertificate: KeyPair };
+
+export interface ApiServerHandle {
+  /** https://127.0.0.1:<port> */
+  url: string;
+  /** http://127.0.0.1:<port> (same API, no TLS, token auth only) */
+  httpUrl: string;
+  /** Bearer token of "kubernetes-admin" (group system:masters). */
+  adminToken: string;
+  /** CA that signed the serving certificate and verifies client certificates. */
+  caCertPem: string;
+  /** kubeconfig (JSON) for the HTTPS endpoint; the admin token unless `user` is given. */
+  kubeconfig(user?: KubeconfigUser): string;
+  writeKubeconfig(path: string, user?: KubeconfigUser): void;
+  setPolicy(policy: Policy): void;
+  registerAPIService(registration: APIServiceRegistration): void;
+  unregisterAPIService(group: string, version: string): void;
+  /** A client certificate from the cluster CA: CN = username, O = groups. */
+  issueClientCertificate(username: string, groups: string[]): KeyPair;
+  frontProxy: { caPem: string; clientCertPem: string; clientKeyPem: string };
+  /** Direct access for in-process controllers and tests (no HTTP, no auth). */
+  api: ObjectApi;
+  stop(): Promise<void>;
+}
+
+const BUILTIN_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+function identityFromCertificate(cert: tls.PeerCertificate): UserInfo {
+  const subject = cert.subject as unknown as Record<string, string | string[] | undefined>;
+  const cn = subject["CN"];
+  const o = subject["O"];
+  const username = Array.isArray(cn) ? (cn[0] ?? "") : (cn ?? "");
+  const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
+  return { username, groups: [...groups, "system:authenticated"] };
+}
+
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServerHandle> {
+  const pki = createClusterPki();
+  const adminToken = randomBytes(32).toString("hex");
+  const store = new ObjectStore(opts.watchHistorySize ?? 1000);
+  const api = new ObjectApi(store);
+  const authenticator = new Authenticator(opts.policy ?? {}, {
+    [adminToken]: { username: "kubernetes-admin", groups: ["system:masters"] },
+  });
+  const aggregator = new Aggregator(pki.frontProxyClient);
+  const namespaceController = new NamespaceController(api, pki.ca.certPem);
+  const garbageCollector = new GarbageCollector(api);
+
+  for (const name of BUILTIN_NAMESPACES) api.create(namespaceResource, undefined, { metadata: { name } });
+  api.create(configMapResource, "kube-system", {
+    metadata: { name: "extension-apiserver-authentication" },
+    data: {
+      "client-ca-file": pki.ca.certPem,
+      "requestheader-client-ca-file": pki.frontProxyCa.certPem,
+      "requestheader-allowed-names": JSON.stringify(["front-proxy-client"]),
+      "requestheader-username-headers": JSON.stringify(["X-Remote-User"]),
+      "requestheader-group-headers": JSON.stringify(["X-Remote-Group"]),
+      "requestheader-extra-headers-prefix": JSON.stringify(["X-Remote-Extra-"]),
+    },
+  });
+
+  const peers = new Map<number, PeerIdentity>();
+  let httpsPort = 0;
+  const app = createApiApp({
+    api,
+    authenticator,
+    aggregator,
+    tuning: { bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000, defaultTimeoutSeconds: 1800 },
+    serverAddress: () => `127.0.0.1:${httpsPort}`,
+  });
+  const http = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    // Watches stay open for minutes without traffic; kube has no idle timeout either.
+    idleTimeout: 0,
+    fetch(req, server) {
+      const address = server.requestIP(req);
+      return app.fetch(req, { peer: address ? peers.get(address.port) : undefined });
+    },
+  });
+
+  const sockets = new Set<net.Socket>();
+  const tlsServer = tls.createServer(
+    { cert: pki.serving.certPem, key: pki.serving.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: false },
+    (clientSocket) => {
+      const cert = clientSocket.getPeerCertificate();
+      const presented = cert !== null && typeof cert === "object" && Object.keys(cert).length > 0;
+      const identity: PeerIdentity = !presented
+        ? undefined
+        : clientSocket.authorized
+          ? { kind: "certificate", user: identityFromCertificate(cert) }
+          : { kind: "invalid-certificate" };
+      clientSocket.pause();
+      const upstream = net.connect(http.port ?? 0, "127.0.0.1");
+      sockets.add(clientSocket);
+      sockets.add(upstream);
+      let localPort: number | undefined;
+      const teardown = () => {
+        if (localPort !== undefined) peers.delete(localPort);
+        sockets.delete(clientSocket);
+        sockets.delete(upstream);
+        clientSocket.destroy();
+        upstream.destroy();
+      };
+      upstream.on("connect", () => {
+        localPort = upstream.localPort;
+        if (identity && localPort !== undefined) peers.set(localPort, identity);
+        clientSocket.pipe(upstream);
+        upstream.pipe(clientSocket);
+        clientSocket.resume();
+      });
+      clientSocket.on("close", teardown);
+      clientSocket.on("error", teardown);
+      upstream.on("close", teardown);
+      upstream.on("error", teardown);
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    tlsServer.once("error", reject);
+    tlsServer.listen(0, "127.0.0.1", () => resolve());
+  });
+  httpsPort = (tlsServer.address() as net.AddressInfo).port;
+  const url = `https://127.0.0.1:${httpsPort}`;
+
+  const kubeconfig = (user: KubeconfigUser = { token: adminToken }): string => {
+    const credentials =
+      "token" in user
+        ? { token: user.token }
+        : {
+            "client-certificate-data": Buffer.from(user.clientCertificate.certPem).toString("base64"),
+            "client-key-data": Buffer.from(user.clientCertificate.keyPem).toString("base64"),
+          };
+    return JSON.stringify(
+      {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "dm-test", cluster: { server: url, "certificate-authority-data": Buffer.from(pki.ca.certPem).toString("base64") } }],
+        users: [{ name: "dm-test-user", user: credentials }],
+        contexts: [{ name: "dm-test", context: { cluster: "dm-test", user: "dm-test-user", namespace: "default" } }],
+        "current-context": "dm-test",
+        preferences: {},
+      },
+      null,
+      2,
+    );
+  };
+
+  return {
+    url,
+    httpUrl: `http://127.0.0.1:${http.port}`,
+    adminToken,
+    caCertPem: pki.ca.certPem,
+    kubeconfig,
+    writeKubeconfig(path, user) {
+      writeFileSync(path, kubeconfig(user), { mode: 0o600 });
+    },
+    setPolicy: (policy) => authenticator.setPolicy(policy),
+    registerAPIService: (registration) => aggregator.register(registration),
+    unregisterAPIService: (group, version) => aggregator.unregister(group, version),
+    issueClientCertificate: (username, groups) => pki.issueClientCertificate(username, groups),
+    frontProxy: { caPem: pki.frontProxyCa.certPem, clientCertPem: pki.frontProxyClient.certPem, clientKeyPem: pki.frontProxyClient.keyPem },
+    api,
+    async stop() {
+      garbageCollector.stop();
+      namespaceController.stop();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+      await http.stop(true);
+    },
+  };
+}
