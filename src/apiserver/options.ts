@@ -1,0 +1,214 @@
+// `device-mounter apiserver` flags: parsed, then validated with every
+// problem reported at once (as k8s.io/apiserver options do), giving typed
+// options that completion (config.ts) turns into a runnable configuration.
+import { existsSync } from "node:fs";
+import { isIP } from "node:net";
+import { parseArgs } from "node:util";
+import { UsageError } from "../cli/errors.ts";
+import { REQUEST_HEADER_FLAG_DEFAULTS, type RequestHeaderFlags } from "./auth/request-header-config.ts";
+import { dns1123LabelProblems, labelValueProblems, qualifiedNameProblems } from "./validation/names.ts";
+
+export const DEFAULT_AGENT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+export interface ApiserverOptions {
+  securePort: number;
+  bindAddress: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  kubeconfig?: string;
+  agentNamespace: string;
+  agentSelector: string;
+  agentPort: number;
+  agentCaFile?: string;
+  agentServerName?: string;
+  agentTokenFile: string;
+  /** Set when --requestheader-client-ca-file is given; otherwise the settings come from the ConfigMap. */
+  requestHeader?: RequestHeaderFlags;
+  authenticationTokenCacheTtlMs: number;
+  authorizationCacheTtlMs: number;
+  maxWaitSeconds: number;
+  maxBodyBytes: number;
+}
+
+const FLAGS = {
+  "secure-port": { type: "string", default: "6443", help: "Port to serve HTTPS on (0: any free port)." },
+  "bind-address": { type: "string", default: "0.0.0.0", help: "IP address to listen on (0.0.0.0 or :: for all)." },
+  "tls-cert-file": { type: "string", help: "Serving certificate (PEM, may include intermediates); re-read when it changes. Without it a self-signed certificate is generated (development only)." },
+  "tls-private-key-file": { type: "string", help: "Private key of --tls-cert-file (PEM)." },
+  kubeconfig: { type: "string", help: "kubeconfig for talking to the Kubernetes API; default: the pod's service account." },
+  "agent-namespace": { type: "string", default: "device-mounter", help: "Namespace of the agent pods." },
+  "agent-selector": { type: "string", default: "app.kubernetes.io/name=device-mounter-agent", help: "Label selector of the agent pods." },
+  "agent-port": { type: "string", default: "8443", help: "HTTPS port of the agents' API." },
+  "agent-ca-file": { type: "string", help: "CA bundle that signs agent serving certificates. Without it agent certificates are not verified (development only)." },
+  "agent-server-name": { type: "string", help: "Name expected in agent serving certificates (agents are reached by pod IP)." },
+  "agent-token-file": { type: "string", help: `Bearer token presented to agents, re-read on every call (default ${DEFAULT_AGENT_TOKEN_FILE}; out of a cluster the kubeconfig's token).` },
+  "requestheader-client-ca-file": { type: "string", help: "Front-proxy CA bundle; overrides kube-system/extension-apiserver-authentication (re-read when it changes). The other --requestheader-* flags apply only with it." },
+  "requestheader-allowed-names": { type: "string", help: "Comma-separated common names allowed for front-proxy client certificates (empty: any)." },
+  "requestheader-username-headers": { type: "string", help: `Comma-separated (default ${REQUEST_HEADER_FLAG_DEFAULTS.usernameHeaders.join(",")}).` },
+  "requestheader-uid-headers": { type: "string", help: `Comma-separated (default ${REQUEST_HEADER_FLAG_DEFAULTS.uidHeaders.join(",")}).` },
+  "requestheader-group-headers": { type: "string", help: `Comma-separated (default ${REQUEST_HEADER_FLAG_DEFAULTS.groupHeaders.join(",")}).` },
+  "requestheader-extra-headers-prefix": { type: "string", help: `Comma-separated (default ${REQUEST_HEADER_FLAG_DEFAULTS.extraHeaderPrefixes.join(",")}).` },
+  "authentication-token-cache-ttl": { type: "string", default: "10s", help: "How long TokenReview answers are reused." },
+  "authorization-cache-ttl": { type: "string", default: "10s", help: "How long SubjectAccessReview answers (allow and deny) are reused." },
+  "max-wait-seconds": { type: "string", default: "300", help: "Upper bound of the wait_second parameter." },
+  "max-body-bytes": { type: "string", default: "1048576", help: "Larger request bodies are refused with 413." },
+  help: { type: "boolean", short: "h", help: "Show this help." },
+} as const;
+
+export function apiserverUsage(): string {
+  const lines = ["Usage: device-mounter apiserver [flags]", "", "Serves device-mounter.io/v1alpha1 as an aggregated Kubernetes API.", "", "Flags:"];
+  for (const [name, flag] of Object.entries(FLAGS)) {
+    const value = flag.type === "string" ? " VALUE" : "";
+    const def = "default" in flag ? ` (default ${JSON.stringify(flag.default)})` : "";
+    lines.push(`  --${name}${value}`, `      ${flag.help}${def}`);
+  }
+  return lines.join("\n");
+}
+
+type ParsedFlags = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]["type"] extends "boolean" ? boolean : string };
+
+export function parseApiserverFlags(argv: string[]): ParsedFlags {
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, ...("short" in f ? { short: f.short } : {}), ...("default" in f ? { default: f.default } : {}) }]));
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: options as NonNullable<Parameters<typeof parseArgs>[0]>["options"], allowPositionals: true, strict: true });
+    if (positionals.length) throw new UsageError(`unexpected arguments: ${positionals.join(" ")} (see --help)`);
+    return values as ParsedFlags;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${(e as Error).message} (see --help)`);
+  }
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Go-style durations ("10s", "1m30s", "500ms"); a bare number is seconds. */
+export function parseDuration(text: string): number | undefined {
+  if (/^[0-9]+(\.[0-9]+)?$/.test(text)) return Number(text) * 1000;
+  if (!/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * DURATION_UNITS[unit!]!;
+  return total;
+}
+
+/** k8s label selector requirements: key, !key, key=value, key==value, key!=value, key in (a,b), key notin (a,b). */
+export function labelSelectorProblems(selector: string): string[] {
+  const requirements = selector.split(/,(?![^(]*\))/).map((r) => r.trim());
+  const problems: string[] = [];
+  for (const requirement of requirements) {
+    const match =
+      /^(!?)([^\s!=()]+)$/.exec(requirement) ??
+      /^([^\s!=()]+)\s*(==|=|!=)\s*([^\s,()]*)$/.exec(requirement) ??
+      /^([^\s!=()]+)\s+(in|notin)\s+\(([^()]*)\)$/.exec(requirement);
+    if (!match) {
+      problems.push(`requirement ${JSON.stringify(requirement)} is not key, !key, key=value, key!=value, key in (a,b) or key notin (a,b)`);
+      continue;
+    }
+    const key = match[1] === "!" || match[1] === "" ? match[2]! : match[1]!;
+    problems.push(...qualifiedNameProblems(key).map((p) => `key ${JSON.stringify(key)} ${p}`));
+    const values = match.length === 4 ? (match[2] === "in" || match[2] === "notin" ? match[3]!.split(",").map((s) => s.trim()) : [match[3]!]) : [];
+    for (const value of values) problems.push(...labelValueProblems(value).map((p) => `value ${JSON.stringify(value)} ${p}`));
+  }
+  return problems;
+}
+
+const list = (text: string | undefined): string[] | undefined =>
+  text === undefined
+    ? undefined
+    : text
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+
+/** Checks every flag and reports all problems in one UsageError. */
+export function validateApiserverOptions(flags: ParsedFlags): ApiserverOptions {
+  const problems: string[] = [];
+  const integer = (name: keyof typeof FLAGS, min: number, max: number): number => {
+    const text = String(flags[name] ?? "");
+    if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+      problems.push(`--${name} ${JSON.stringify(text)} must be a whole number from ${min} to ${max}`);
+      return min;
+    }
+    return Number(text);
+  };
+  const duration = (name: keyof typeof FLAGS): number => {
+    const text = String(flags[name] ?? "");
+    const ms = parseDuration(text);
+    if (ms === undefined) problems.push(`--${name} ${JSON.stringify(text)} is not a duration such as 10s, 1m or 500ms`);
+    return ms ?? 0;
+  };
+  const file = (name: keyof typeof FLAGS): string | undefined => {
+    const path = flags[name] as string | undefined;
+    if (path === undefined) return undefined;
+    if (path === "" || !existsSync(path)) problems.push(`--${name} ${JSON.stringify(path)} does not exist`);
+    return path;
+  };
+
+  const securePort = integer("secure-port", 0, 65535);
+  const bindAddress = flags["bind-address"] ?? "";
+  if (!isIP(bindAddress)) problems.push(`--bind-address ${JSON.stringify(bindAddress)} is not an IP address`);
+  const tlsCertFile = file("tls-cert-file");
+  const tlsPrivateKeyFile = file("tls-private-key-file");
+  if ((tlsCertFile === undefined) !== (tlsPrivateKeyFile === undefined)) problems.push("--tls-cert-file and --tls-private-key-file go together: give both or neither");
+  const kubeconfig = file("kubeconfig");
+  const agentNamespace = flags["agent-namespace"] ?? "";
+  problems.push(...dns1123LabelProblems(agentNamespace).map((p) => `--agent-namespace ${JSON.stringify(agentNamespace)} ${p}`));
+  const agentSelector = (flags["agent-selector"] ?? "").trim();
+  if (!agentSelector) problems.push("--agent-selector must not be empty: it would select every pod in the namespace as an agent");
+  else problems.push(...labelSelectorProblems(agentSelector).map((p) => `--agent-selector: ${p}`));
+  const agentPort = integer("agent-port", 1, 65535);
+  const agentCaFile = file("agent-ca-file");
+  const agentTokenFile = flags["agent-token-file"] !== undefined ? file("agent-token-file")! : DEFAULT_AGENT_TOKEN_FILE;
+
+  const clientCAFile = file("requestheader-client-ca-file");
+  const headerFlags = {
+    allowedNames: list(flags["requestheader-allowed-names"]),
+    usernameHeaders: list(flags["requestheader-username-headers"]),
+    uidHeaders: list(flags["requestheader-uid-headers"]),
+    groupHeaders: list(flags["requestheader-group-headers"]),
+    extraHeaderPrefixes: list(flags["requestheader-extra-headers-prefix"]),
+  };
+  const givenHeaderFlags = Object.entries(headerFlags).filter(([, v]) => v !== undefined);
+  if (clientCAFile === undefined && givenHeaderFlags.length) {
+    problems.push("--requestheader-* flags apply only together with --requestheader-client-ca-file (without it all front-proxy settings come from kube-system/extension-apiserver-authentication)");
+  }
+  if (headerFlags.usernameHeaders?.length === 0) problems.push("--requestheader-username-headers must name at least one header");
+  for (const [name, headers] of Object.entries({ ...headerFlags, allowedNames: undefined })) {
+    for (const header of headers ?? []) if (!/^[A-Za-z0-9-]+$/.test(header)) problems.push(`--requestheader-* value ${JSON.stringify(header)} (${name}) is not an HTTP header name`);
+  }
+
+  const authenticationTokenCacheTtlMs = duration("authentication-token-cache-ttl");
+  const authorizationCacheTtlMs = duration("authorization-cache-ttl");
+  const maxWaitSeconds = integer("max-wait-seconds", 1, 86_400);
+  const maxBodyBytes = integer("max-body-bytes", 1024, 64 * 1024 * 1024);
+
+  if (problems.length) throw new UsageError(`invalid flags:\n  - ${problems.join("\n  - ")}`);
+  return {
+    securePort,
+    bindAddress,
+    ...(tlsCertFile ? { tlsCertFile } : {}),
+    ...(tlsPrivateKeyFile ? { tlsPrivateKeyFile } : {}),
+    ...(kubeconfig ? { kubeconfig } : {}),
+    agentNamespace,
+    agentSelector,
+    agentPort,
+    ...(agentCaFile ? { agentCaFile } : {}),
+    ...(flags["agent-server-name"] ? { agentServerName: flags["agent-server-name"] } : {}),
+    agentTokenFile,
+    ...(clientCAFile
+      ? {
+          requestHeader: {
+            clientCAFile,
+            allowedNames: headerFlags.allowedNames ?? REQUEST_HEADER_FLAG_DEFAULTS.allowedNames,
+            usernameHeaders: headerFlags.usernameHeaders ?? REQUEST_HEADER_FLAG_DEFAULTS.usernameHeaders,
+            uidHeaders: headerFlags.uidHeaders ?? REQUEST_HEADER_FLAG_DEFAULTS.uidHeaders,
+            groupHeaders: headerFlags.groupHeaders ?? REQUEST_HEADER_FLAG_DEFAULTS.groupHeaders,
+            extraHeaderPrefixes: headerFlags.extraHeaderPrefixes ?? REQUEST_HEADER_FLAG_DEFAULTS.extraHeaderPrefixes,
+          },
+        }
+      : {}),
+    authenticationTokenCacheTtlMs,
+    authorizationCacheTtlMs,
+    maxWaitSeconds,
+    maxBodyBytes,
+  };
+}
