@@ -1,5 +1,6 @@
 // Authentication (bearer tokens, client certificates) and RBAC-style authorization from a
 // test-supplied policy, with kube's 401/403 wording.
+import { BOOTSTRAP_RULES } from "./bootstrap-policy.ts";
 import type { RequestInfo } from "./request-info.ts";
 import { forbidden, forbiddenPath } from "./status.ts";
 
@@ -71,6 +72,11 @@ export class Authenticator {
     private readonly builtinTokens: Record<string, TokenIdentity>,
   ) {}
 
+  /** Registers a token outside the test policy (kubeconfigs minted for components). */
+  addToken(token: string, identity: TokenIdentity): void {
+    this.builtinTokens[token] = identity;
+  }
+
   setPolicy(policy: Policy): void {
     this.policy = policy;
   }
@@ -138,12 +144,13 @@ export function authorize(policy: Policy, a: AuthorizationAttributes): Decision 
     return { allowed: true, reason: "" };
   }
   if (builtinAllows(a)) return { allowed: true, reason: `RBAC: allowed by ClusterRoleBinding of a built-in ClusterRole to User "${a.user.username}"` };
-  const rules = policy.rules ?? [];
+  // Bootstrap grants come first, as kube's bootstrap ClusterRoleBindings always exist.
+  const rules = [...BOOTSTRAP_RULES, ...(policy.rules ?? [])];
   for (const [i, rule] of rules.entries()) {
     if (!subjectMatches(rule, a.user) || !matches(rule.verbs, a.verb)) continue;
     if (!a.isResourceRequest) {
       if (rule.namespaces === undefined && nonResourceMatches(rule, a.path)) {
-        return { allowed: true, reason: `RBAC: allowed by policy rule #${i} to User "${a.user.username}"` };
+        return { allowed: true, reason: ruleReason(i, a.user) };
       }
       continue;
     }
@@ -151,9 +158,14 @@ export function authorize(policy: Policy, a: AuthorizationAttributes): Decision 
     if (!matches(rule.apiGroups ?? [], a.apiGroup)) continue;
     if (!resourceMatches(rule, a.resource, a.subresource)) continue;
     if (rule.names !== undefined && rule.names.length > 0 && !rule.names.includes(a.name)) continue;
-    return { allowed: true, reason: `RBAC: allowed by policy rule #${i} to User "${a.user.username}"` };
+    return { allowed: true, reason: ruleReason(i, a.user) };
   }
   return { allowed: false, reason: "" };
+}
+
+function ruleReason(index: number, user: UserInfo): string {
+  const source = index < BOOTSTRAP_RULES.length ? `bootstrap rule #${index}` : `policy rule #${index - BOOTSTRAP_RULES.length}`;
+  return `RBAC: allowed by ${source} to User "${user.username}"`;
 }
 
 export function attributesFromRequest(user: UserInfo, info: RequestInfo): AuthorizationAttributes {

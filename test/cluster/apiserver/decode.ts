@@ -2,6 +2,7 @@
 // like Go's encoding/json, unknown fields follow ?fieldValidation (Strict/Warn/Ignore),
 // and OpenAPI "required" properties (from kubernetes-models) become 422 field errors later.
 import { fieldError, pointerToFieldPath, type FieldError } from "./field-errors.ts";
+import { QUANTITY_FORMAT_ERROR } from "./quantity.ts";
 import { badRequest } from "./status.ts";
 import type { KubeObject } from "./store.ts";
 import { arrayElementType, attributesOf, mapValueType } from "./type-map.ts";
@@ -215,6 +216,8 @@ function schemaErrors(object: KubeObject, target: DecodeTarget, cannotHandle: (d
         const allowed = (err.params["allowedValues"] as unknown[] | undefined) ?? [];
         const value = valueAt(object, err.instancePath);
         fieldErrors.push(fieldError.notSupported(pointerToFieldPath(err.instancePath), value, allowed.map(String)));
+      } else if (err.keyword === "format" && err.params["format"] === "quantity") {
+        throw cannotHandle(QUANTITY_FORMAT_ERROR);
       } else if (err.keyword !== "oneOf" && err.keyword !== "type") {
         // Types were already checked Go-style above; anything else the schema rejects is a decode failure.
         throw cannotHandle(`${pointerToFieldPath(err.instancePath)}: ${err.message ?? err.keyword}`);

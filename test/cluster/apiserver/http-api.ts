@@ -10,6 +10,7 @@ import {
   type UserInfo,
 } from "./auth.ts";
 import { bindPod } from "./binding.ts";
+import { admitNodeRestriction } from "./bootstrap-policy.ts";
 import { parseFieldValidation, parseJson } from "./decode.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
 import { withTypeMeta, type DeleteOptions, type ObjectApi, type PropagationPolicy, type WriteResult } from "./object-api.ts";
@@ -288,6 +289,9 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
   const namespace = rt.namespaced && info.namespace !== "" ? info.namespace : undefined;
   if (name !== undefined && rt.namespaced && namespace === undefined) throw resourceNotFound();
 
+  const admit = (verb: string, sub: string, objectName: string, createBody?: unknown) =>
+    admitNodeRestriction(c.get("user"), verb, rt, sub, namespace, objectName, createBody, api);
+
   const watchRequested = info.watchPrefix || (method === "GET" && (c.req.query("watch") === "true" || c.req.query("watch") === "1"));
   if (watchRequested) {
     if (method !== "GET" || subresource !== undefined) throw methodNotAllowed();
@@ -329,7 +333,9 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
       }
       case "POST": {
         if (rt.namespaced && namespace === undefined) throw methodNotAllowed();
-        return created(api.create(rt, namespace, await readJsonBody(c), writeOptions(c)), rt, rep);
+        const body = await readJsonBody(c);
+        admit("create", "", "", body);
+        return created(api.create(rt, namespace, body, writeOptions(c)), rt, rep);
       }
       case "DELETE": {
         if (!rt.verbs.includes("deletecollection") || (rt.namespaced && namespace === undefined)) throw methodNotAllowed();
@@ -337,6 +343,7 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
         const listed = api.list(rt, namespace, { labelSelector: c.req.query("labelSelector"), fieldSelector: c.req.query("fieldSelector") });
         const deleted: KubeObject[] = [];
         for (const item of listed.items) {
+          admit("delete", "", item.metadata.name ?? "");
           const result = api.delete(rt, item.metadata.namespace, item.metadata.name ?? "", options);
           deleted.push(result.body["kind"] === "Status" ? item : (result.body as KubeObject));
         }
@@ -352,17 +359,20 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
       case "GET":
         return jsonResponse(200, objectBody(rt, api.getOrThrow(rt, namespace, name), rep));
       case "PUT": {
+        admit("update", "", name);
         const existed = api.get(rt.bucket, namespace, name) !== undefined;
         const result = api.update(rt, namespace, name, await readJsonBody(c), "", writeOptions(c));
         return jsonResponse(existed ? 200 : 201, objectBody(rt, result.object, rep), result.warnings);
       }
       case "PATCH": {
+        admit("patch", "", name);
         const type = patchTypeOf(c.req.header("content-type"));
         const patch = parseJson(await c.req.text());
         const result = api.patch(rt, namespace, name, type, patch, "", writeOptions(c));
         return jsonResponse(200, objectBody(rt, result.object, rep), result.warnings);
       }
       case "DELETE": {
+        admit("delete", "", name);
         const result = api.delete(rt, namespace, name, await deleteOptionsOf(c));
         return jsonResponse(200, result.body);
       }
@@ -376,10 +386,12 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
       case "GET":
         return jsonResponse(200, objectBody(rt, api.getOrThrow(rt, namespace, name), rep));
       case "PUT": {
+        admit("update", "status", name);
         const result = api.update(rt, namespace, name, await readJsonBody(c), "status", writeOptions(c));
         return jsonResponse(200, objectBody(rt, result.object, rep), result.warnings);
       }
       case "PATCH": {
+        admit("patch", "status", name);
         const type = patchTypeOf(c.req.header("content-type"));
         const patch = parseJson(await c.req.text());
         const result = api.patch(rt, namespace, name, type, patch, "status", writeOptions(c));

@@ -8,6 +8,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { Aggregator, type APIServiceRegistration } from "./aggregator.ts";
 import { Authenticator, type Policy, type UserInfo } from "./auth.ts";
+import { defaultGroupsFor } from "./bootstrap-policy.ts";
 import { GarbageCollector } from "./garbage-collector.ts";
 import { createApiApp, type PeerIdentity } from "./http-api.ts";
 import { NamespaceController } from "./namespace-controller.ts";
@@ -24,8 +25,21 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
 }
 
-/** Credentials a kubeconfig can carry: a bearer token or a client certificate. */
-export type KubeconfigUser = { token: string } | { clientCertificate: KeyPair };
+/**
+ * Who a kubeconfig authenticates as: a username (a bearer token is minted for it, with the
+ * groups kube gives such names: system:node:* → system:nodes, service accounts → theirs),
+ * an existing bearer token, or a client certificate.
+ */
+export type KubeconfigUser = string | { token: string } | { clientCertificate: KeyPair };
+
+export interface KubeconfigOptions {
+  /**
+   * Point at the plain-HTTP endpoint (with insecure-skip-tls-verify, which client-node
+   * demands for http). Needed by @kubernetes/client-node under Bun: Bun's built-in undici
+   * ignores the dispatcher that carries the kubeconfig's CA, so HTTPS fails there.
+   */
+  http?: boolean;
+}
 
 export interface ApiServerHandle {
   /** https://127.0.0.1:<port> */
@@ -37,8 +51,10 @@ export interface ApiServerHandle {
   /** CA that signed the serving certificate and verifies client certificates. */
   caCertPem: string;
   /** kubeconfig (JSON) for the HTTPS endpoint; the admin token unless `user` is given. */
-  kubeconfig(user?: KubeconfigUser): string;
-  writeKubeconfig(path: string, user?: KubeconfigUser): void;
+  kubeconfig(user?: KubeconfigUser, options?: KubeconfigOptions): string;
+  writeKubeconfig(path: string, user?: KubeconfigUser, options?: KubeconfigOptions): void;
+  /** A new bearer token for `user` (system:authenticated is added). */
+  issueToken(user: UserInfo): string;
   setPolicy(policy: Policy): void;
   registerAPIService(registration: APIServiceRegistration): void;
   unregisterAPIService(group: string, version: string): void;
@@ -60,6 +76,9 @@ function identityFromCertificate(cert: tls.PeerCertificate): UserInfo {
   const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
   return { username, groups: [...groups, "system:authenticated"] };
 }
+
+/** The name the rest of the cluster-in-a-box uses for the handle. */
+export type ApiServer = ApiServerHandle;
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServerHandle> {
   const pki = createClusterPki();
@@ -149,19 +168,29 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   httpsPort = (tlsServer.address() as net.AddressInfo).port;
   const url = `https://127.0.0.1:${httpsPort}`;
 
-  const kubeconfig = (user: KubeconfigUser = { token: adminToken }): string => {
+  const issueToken = (user: UserInfo): string => {
+    const token = randomBytes(32).toString("hex");
+    authenticator.addToken(token, user);
+    return token;
+  };
+  const httpUrl = `http://127.0.0.1:${http.port}`;
+  const kubeconfig = (user: KubeconfigUser = { token: adminToken }, options: KubeconfigOptions = {}): string => {
+    const resolved = typeof user === "string" ? { token: issueToken({ username: user, groups: defaultGroupsFor(user) }) } : user;
     const credentials =
-      "token" in user
-        ? { token: user.token }
+      "token" in resolved
+        ? { token: resolved.token }
         : {
-            "client-certificate-data": Buffer.from(user.clientCertificate.certPem).toString("base64"),
-            "client-key-data": Buffer.from(user.clientCertificate.keyPem).toString("base64"),
+            "client-certificate-data": Buffer.from(resolved.clientCertificate.certPem).toString("base64"),
+            "client-key-data": Buffer.from(resolved.clientCertificate.keyPem).toString("base64"),
           };
+    const cluster = options.http
+      ? { server: httpUrl, "insecure-skip-tls-verify": true }
+      : { server: url, "certificate-authority-data": Buffer.from(pki.ca.certPem).toString("base64") };
     return JSON.stringify(
       {
         apiVersion: "v1",
         kind: "Config",
-        clusters: [{ name: "dm-test", cluster: { server: url, "certificate-authority-data": Buffer.from(pki.ca.certPem).toString("base64") } }],
+        clusters: [{ name: "dm-test", cluster }],
         users: [{ name: "dm-test-user", user: credentials }],
         contexts: [{ name: "dm-test", context: { cluster: "dm-test", user: "dm-test-user", namespace: "default" } }],
         "current-context": "dm-test",
@@ -174,13 +203,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   return {
     url,
-    httpUrl: `http://127.0.0.1:${http.port}`,
+    httpUrl,
     adminToken,
     caCertPem: pki.ca.certPem,
     kubeconfig,
-    writeKubeconfig(path, user) {
-      writeFileSync(path, kubeconfig(user), { mode: 0o600 });
+    writeKubeconfig(path, user, options) {
+      writeFileSync(path, kubeconfig(user, options), { mode: 0o600 });
     },
+    issueToken,
     setPolicy: (policy) => authenticator.setPolicy(policy),
     registerAPIService: (registration) => aggregator.register(registration),
     unregisterAPIService: (group, version) => aggregator.unregister(group, version),

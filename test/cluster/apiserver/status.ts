@@ -62,7 +62,17 @@ export class ApiError extends Error {
 
   constructor(status: Omit<StatusBody, "kind" | "apiVersion" | "metadata" | "status">, headers: Record<string, string> = {}) {
     super(status.message ?? status.reason ?? `HTTP ${status.code}`);
-    this.status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", ...status };
+    // Field order as kube's JSON encoder writes metav1.Status.
+    this.status = {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      ...(status.message === undefined ? {} : { message: status.message }),
+      ...(status.reason === undefined ? {} : { reason: status.reason }),
+      ...(status.details === undefined ? {} : { details: status.details }),
+      code: status.code,
+    };
     this.headers = headers;
   }
 
