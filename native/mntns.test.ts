@@ -265,6 +265,28 @@ describe.skipIf(!ready)("mount namespace functions", () => {
     expect(existsSync(join(holder.mountPoint, "dev"))).toBe(false);
   });
 
+  test("nsBatch mknod reports the node made, or what is in the way; a conditional unlink removes only that device", () => {
+    const [made, again, other] = native.nsBatch(holder.pid, [
+      { op: "mknod", path: "/dev/dm-cond", kind: "c", major: 1, minor: 3, mode: 0o600, uid: 0, gid: 0, dirMode: 0o755 },
+      { op: "mknod", path: "/dev/dm-cond", kind: "c", major: 1, minor: 3, mode: 0o600, uid: 0, gid: 0, dirMode: 0o755 },
+      { op: "mknod", path: "/dev", kind: "c", major: 1, minor: 3, mode: 0o600, uid: 0, gid: 0, dirMode: 0o755 },
+    ]);
+    const node = lstatSync(inHolder("/dev/dm-cond"));
+    expect(made).toMatchObject({ ok: true, stat: { type: "c", rdevMajor: 1, rdevMinor: 3, ino: node.ino } });
+    expect(again).toMatchObject({ ok: false, error: { code: "EEXIST" }, stat: { type: "c", rdevMajor: 1, rdevMinor: 3 } });
+    expect(other).toMatchObject({ ok: false, error: { code: "EEXIST" }, stat: { type: "d" } });
+
+    const [wrongDevice, rightDevice, gone] = native.nsBatch(holder.pid, [
+      { op: "unlink", path: "/dev/dm-cond", kind: "c", major: 1, minor: 5 },
+      { op: "unlink", path: "/dev/dm-cond", kind: "c", major: 1, minor: 3 },
+      { op: "unlink", path: "/dev/dm-cond", kind: "c", major: 1, minor: 3 },
+    ]);
+    expect(wrongDevice).toMatchObject({ ok: true, removed: false, stat: { rdevMinor: 3 } });
+    expect(rightDevice).toMatchObject({ ok: true, removed: true });
+    expect(gone).toMatchObject({ ok: false, error: { code: "ENOENT" } });
+    expect(existsSync(inHolder("/dev/dm-cond"))).toBe(false);
+  });
+
   test("nsBatch checks every operation before running any", () => {
     expect(() => native.nsBatch(holder.pid, [{ op: "stat", path: "/dev/x" }, { op: "chmod", path: "/dev/x" } as never])).toThrow(
       'nsBatch: ops[1].op must be "stat", "mknod" or "unlink"',

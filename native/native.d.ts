@@ -24,7 +24,7 @@ export interface NativeError extends Error {
    * `path` argument as given.
    */
   path?: string;
-  /** For work done inside another mount namespace: which step failed ("open-ns", "unshare", "setns", "resolve", "mkdir", "mknod", "chown", "chmod", "stat", "unlink"). */
+  /** For work done inside another mount namespace: which step failed ("thread", "open-ns", "unshare", "setns", "resolve", "mkdir", "mknod", "chown", "chmod", "stat", "unlink"). */
   step?: string;
   /** For bpfProgLoad: the verifier log. */
   verifierLog?: string;
@@ -50,11 +50,15 @@ export interface NsStat {
 
 export type NsOp =
   | { op: "stat"; path: string }
-  | { op: "unlink"; path: string }
+  /** With kind/major/minor: removed only if that device is at the path (`removed` says whether). */
+  | { op: "unlink"; path: string; kind?: NodeKind; major?: number; minor?: number }
   | { op: "mknod"; path: string; kind: NodeKind; major: number; minor: number; mode: number; uid: number; gid: number; dirMode: number };
 
-/** `stat` is set for a successful "stat" operation. */
-export type NsOpResult = { ok: true; stat?: NsStat } | { ok: false; error: NativeError };
+/**
+ * `stat`: for "stat"; for "mknod", the node made, or on EEXIST what is in the
+ * way; for a conditional "unlink", what was at the path.
+ */
+export type NsOpResult = { ok: true; stat?: NsStat; removed?: boolean } | { ok: false; error: NativeError; stat?: NsStat };
 
 export interface BpfQuery {
   /** Flags the programs were attached with (BPF_F_ALLOW_OVERRIDE = 1, BPF_F_ALLOW_MULTI = 2). */

@@ -10,8 +10,7 @@ import { locateCgroupDirs, type CgroupDirs } from "../cgroup/locate.ts";
 import { executeV1, planV1, readDevicesList, v1Enforces } from "../cgroup/v1.ts";
 import { applyV2 } from "../cgroup/v2.ts";
 import { findHolders, listCgroupPids, realClock, terminate, type Clock, type DeviceInUse, type Holder } from "./busy.ts";
-import type { NsStat } from "../../native/index.ts";
-import { changeNodes, isNodeOf, nodePresent, statNodes, type NodeChanges, type NodeOutcome, type NodeSpec } from "./nodes.ts";
+import { changeNodes, type NodeOutcome, type NodeSpec } from "./nodes.ts";
 import { readRecord, writeRecord, type DeviceAccess, type GrantRecord, type GrantedDevice } from "./record.ts";
 
 export interface DeviceSpec extends NodeSpec {
@@ -127,6 +126,7 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
   const { pid } = target;
   const { enforcement, record } = readGrants(target);
   const wanted = new Map(desired.map((d) => [d.path, d]));
+  const recorded = (d: DeviceSpec) => record.devices.find((r) => r.path === d.path && sameDevice(r, d));
 
   const unchanged = record.devices.filter((c) => {
     const w = wanted.get(c.path);
@@ -136,72 +136,58 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
     const w = wanted.get(c.path);
     return w === undefined || !sameDevice(c, w);
   });
-  const nodes = statNodes(pid, [...desired, ...removed].map((d) => d.path));
-  // Fails before anything changes when a path holds something else.
-  const next: GrantedDevice[] = desired.map((d) => {
-    const c = record.devices.find((r) => r.path === d.path && sameDevice(r, d));
-    const replacing = removed.some((r) => r.path === d.path);
-    const nodePreexisting = c ? c.nodePreexisting : !replacing && nodePresent(nodes.get(d.path), d);
-    return { path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid, nodePreexisting };
-  });
+  const killed = await clearHolders(enforcement, removed, desired, options);
 
-  const killed = await clearHolders(enforcement, removed, next, nodes, options);
-
-  const nextAccess = accessByDevice(next);
+  const nextAccess = accessByDevice(desired);
   const v1Plan = enforcement.v1 ? planV1(enforcement.v1, nextAccess, record.v1Added) : undefined;
+  // The record goes first and over-approximates, so that a crash half-way
+  // leaves every grant recorded and a later call can take it back.
   const intent: GrantRecord = {
     version: 1,
-    devices: [...next, ...record.devices.filter((c) => !wanted.has(c.path))],
+    devices: [
+      ...desired.map((d) => ({ ...pickSpec(d), nodePreexisting: recorded(d)?.nodePreexisting ?? false, node: recorded(d)?.node })),
+      ...record.devices.filter((c) => !wanted.has(c.path)),
+    ],
     v1Added: accessByDevice([...record.v1Added, ...(v1Plan?.added ?? [])]),
   };
-  const final: GrantRecord = { version: 1, devices: next, v1Added: v1Plan?.added ?? [] };
-  const changes: NodeChanges = {
-    unlink: removed.filter((r) => !r.nodePreexisting && isNodeOf(nodes.get(r.path), r)),
-    // Missing nodes are (re)made, also for unchanged grants: attach repairs.
-    create: next.filter((n) => removed.some((r) => r.path === n.path) || !isNodeOf(nodes.get(n.path), n)),
-  };
 
+  let nodes: NodeOutcome = { unlinked: [], created: [], present: [] };
   let cgroupTouched = false;
-  let done: NodeOutcome = { unlinked: [], created: [] };
   try {
-    // The record goes first and over-approximates, so that a crash half-way
-    // leaves every grant recorded and a later call can take it back.
     writeRecord(enforcement.recordDir, intent);
+    // Missing nodes are (re)made for every grant, unchanged ones too: attach repairs.
+    nodes = changeNodes(pid, { unlink: removed.filter((r) => !r.nodePreexisting), ensure: desired });
+    if (nodes.error) throw nodes.error;
     cgroupTouched = true;
     if (v1Plan) executeV1(v1Plan);
     if (enforcement.v2) applyV2(enforcement.v2, toRules(nextAccess));
-    done = changeNodes(pid, changes);
-    if (done.error) throw done.error;
-    writeRecord(enforcement.recordDir, final);
+    const next: GrantedDevice[] = desired.map((d) => {
+      const created = nodes.created.find((n) => n.path === d.path);
+      const present = nodes.present.find((n) => n.path === d.path);
+      const nodePreexisting = created ? false : (recorded(d)?.nodePreexisting ?? true);
+      return { ...pickSpec(d), nodePreexisting, node: (created ?? present)?.node };
+    });
+    writeRecord(enforcement.recordDir, { version: 1, devices: next, v1Added: v1Plan?.added ?? [] });
+    return {
+      enforcement,
+      added: next.filter((n) => !unchanged.some((u) => u.path === n.path)),
+      removed,
+      unchanged,
+      killed,
+    };
   } catch (error) {
-    const rollbackErrors = rollBack(enforcement, pid, record, { nodes: done, cgroupTouched, v1Added: intent.v1Added });
+    const rollbackErrors = rollBack(enforcement, pid, record, { nodes, cgroupTouched, v1Added: intent.v1Added });
     if (rollbackErrors.length) Object.assign(error as object, { rollbackErrors });
     throw error;
   }
-  return {
-    enforcement,
-    added: next.filter((n) => !unchanged.some((u) => u.path === n.path)),
-    removed,
-    unchanged,
-    killed,
-  };
 }
 
+const pickSpec = (d: DeviceSpec) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid });
+
 /** Devices being revoked must not be in use, unless the caller forces it. */
-async function clearHolders(
-  enforcement: Enforcement,
-  removed: GrantedDevice[],
-  next: GrantedDevice[],
-  nodes: Map<string, NsStat | undefined>,
-  options: GrantOptions,
-): Promise<Holder[]> {
-  const stillGranted = new Set(next.map(deviceKey));
-  const revoked: DeviceInUse[] = removed
-    .filter((r) => !stillGranted.has(deviceKey(r)))
-    .map((r) => {
-      const st = nodes.get(r.path);
-      return { type: r.type, major: r.major, minor: r.minor, node: isNodeOf(st, r) ? { devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino } : undefined };
-    });
+async function clearHolders(enforcement: Enforcement, removed: GrantedDevice[], desired: DeviceSpec[], options: GrantOptions): Promise<Holder[]> {
+  const stillGranted = new Set(desired.map(deviceKey));
+  const revoked: DeviceInUse[] = removed.filter((r) => !stillGranted.has(deviceKey(r))).map((r) => ({ type: r.type, major: r.major, minor: r.minor, node: r.node }));
   if (revoked.length === 0) return [];
   const holders = findHolders(containerPids(enforcement.recordDir), revoked);
   if (holders.length === 0) return [];
@@ -228,15 +214,15 @@ function rollBack(
       errors.push(e);
     }
   };
-  attempt(() => {
-    const undone = changeNodes(pid, { unlink: done.nodes.created, create: done.nodes.unlinked });
-    if (undone.error) throw undone.error;
-  });
   if (done.cgroupTouched) {
     const access = accessByDevice(before.devices);
     if (enforcement.v1) attempt(() => executeV1(planV1(enforcement.v1!, access, done.v1Added)));
     if (enforcement.v2) attempt(() => applyV2(enforcement.v2!, toRules(access)));
   }
+  attempt(() => {
+    const undone = changeNodes(pid, { unlink: done.nodes.created, ensure: done.nodes.unlinked });
+    if (undone.error) throw undone.error;
+  });
   attempt(() => writeRecord(enforcement.recordDir, before));
   return errors;
 }

@@ -1,6 +1,6 @@
 // Device nodes inside a container's mount namespace, through the native
-// layer (no mknod binary needed in the image, symlinks cannot escape). Work
-// is batched: one namespace entry per step, however many devices.
+// layer (no mknod binary needed in the image, symlinks cannot escape). All
+// node work of one grant happens in one namespace entry.
 import { loadNative, type NativeError, type NsOp, type NsStat } from "../../native/index.ts";
 
 export interface NodeSpec {
@@ -13,7 +13,14 @@ export interface NodeSpec {
   gid: number;
 }
 
-/** Something other than the wanted device node is at the path; nothing was changed. */
+/** The node's own identity (st_dev, st_ino), as /proc/PID/maps shows a mapping of it. */
+export interface NodeIdentity {
+  devMajor: number;
+  devMinor: number;
+  ino: number;
+}
+
+/** Something other than the wanted device node is at the path. */
 export class NodeConflictError extends Error {
   override readonly name = "NodeConflictError";
 }
@@ -24,60 +31,50 @@ function describeStat(st: NsStat): string {
   return st.type === "c" || st.type === "b" ? `device ${st.type} ${st.rdevMajor}:${st.rdevMinor}` : { d: "a directory", f: "a regular file", l: "a symlink", o: "a special file" }[st.type];
 }
 
-export const isNodeOf = (st: NsStat | undefined, spec: Pick<NodeSpec, "type" | "major" | "minor">): st is NsStat =>
+const isNodeOf = (st: NsStat | undefined, spec: Pick<NodeSpec, "type" | "major" | "minor">): st is NsStat =>
   st !== undefined && st.type === spec.type && st.rdevMajor === spec.major && st.rdevMinor === spec.minor;
 
-/** What is at each path in the container (undefined: nothing), in one namespace entry. */
-export function statNodes(pid: number, paths: string[]): Map<string, NsStat | undefined> {
-  const unique = [...new Set(paths)];
-  const found = new Map<string, NsStat | undefined>();
-  if (unique.length === 0) return found;
-  const results = loadNative().nsBatch(
-    pid,
-    unique.map((path) => ({ op: "stat", path })),
-  );
-  results.forEach((r, i) => {
-    if (r.ok) found.set(unique[i]!, r.stat);
-    else if (r.error.code === "ENOENT") found.set(unique[i]!, undefined);
-    else throw r.error;
-  });
-  return found;
-}
-
-/** Whether `spec`'s device is at its path already; throws when something else is there. */
-export function nodePresent(st: NsStat | undefined, spec: NodeSpec): boolean {
-  if (st === undefined) return false;
-  if (isNodeOf(st, spec)) return true;
-  throw new NodeConflictError(`${spec.path} already exists in the container as ${describeStat(st)}, not ${spec.type} ${spec.major}:${spec.minor}`);
-}
+const identity = (st: NsStat): NodeIdentity => ({ devMajor: st.devMajor, devMinor: st.devMinor, ino: st.ino });
 
 export interface NodeChanges {
+  /** Removed only where that very device is still at the path. */
   unlink: NodeSpec[];
-  create: NodeSpec[];
+  /** Made where missing; a node of the same device already there is kept. */
+  ensure: NodeSpec[];
 }
 
 export interface NodeOutcome {
   unlinked: NodeSpec[];
-  created: NodeSpec[];
-  /** The first failure, if any; everything else was still attempted. */
-  error?: NativeError;
+  created: Array<NodeSpec & { node: NodeIdentity }>;
+  /** Already there (same device), left as it was. */
+  present: Array<NodeSpec & { node: NodeIdentity }>;
+  /** The first failure (a conflict, or an errno error); everything else was still attempted. */
+  error?: NodeConflictError | NativeError;
 }
 
-/** Unlinks then creates, in one namespace entry. A node already gone counts as unlinked. */
 export function changeNodes(pid: number, changes: NodeChanges): NodeOutcome {
   const ops: NsOp[] = [
-    ...changes.unlink.map((n): NsOp => ({ op: "unlink", path: n.path })),
-    ...changes.create.map((n): NsOp => ({ op: "mknod", path: n.path, kind: n.type, major: n.major, minor: n.minor, mode: n.mode, uid: n.uid, gid: n.gid, dirMode: DIR_MODE })),
+    ...changes.unlink.map((n): NsOp => ({ op: "unlink", path: n.path, kind: n.type, major: n.major, minor: n.minor })),
+    ...changes.ensure.map((n): NsOp => ({ op: "mknod", path: n.path, kind: n.type, major: n.major, minor: n.minor, mode: n.mode, uid: n.uid, gid: n.gid, dirMode: DIR_MODE })),
   ];
-  const outcome: NodeOutcome = { unlinked: [], created: [] };
+  const outcome: NodeOutcome = { unlinked: [], created: [], present: [] };
   if (ops.length === 0) return outcome;
   const results = loadNative().nsBatch(pid, ops);
-  const specs = [...changes.unlink, ...changes.create];
   results.forEach((r, i) => {
-    const spec = specs[i]!;
-    const isUnlink = i < changes.unlink.length;
-    if (r.ok || (isUnlink && r.error.code === "ENOENT")) (isUnlink ? outcome.unlinked : outcome.created).push(spec);
-    else outcome.error ??= r.error;
+    if (i < changes.unlink.length) {
+      const spec = changes.unlink[i]!;
+      // Gone already, or replaced by something that is not ours: nothing of ours is left there.
+      if (r.ok || r.error.code === "ENOENT") {
+        if (r.ok && r.removed) outcome.unlinked.push(spec);
+      } else outcome.error ??= r.error;
+      return;
+    }
+    const spec = changes.ensure[i - changes.unlink.length]!;
+    if (r.ok) outcome.created.push({ ...spec, node: identity(r.stat!) });
+    else if (r.error.code === "EEXIST" && isNodeOf(r.stat, spec)) outcome.present.push({ ...spec, node: identity(r.stat) });
+    else if (r.error.code === "EEXIST" && r.stat) {
+      outcome.error ??= new NodeConflictError(`${spec.path} already exists in the container as ${describeStat(r.stat)}, not ${spec.type} ${spec.major}:${spec.minor}`);
+    } else outcome.error ??= r.error;
   });
   return outcome;
 }

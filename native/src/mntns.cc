@@ -123,6 +123,8 @@ class OpFields {
     return static_cast<int64_t>(d);
   }
 
+  bool Has(const char* key) const { return !object_.Get(key).IsUndefined(); }
+
   ContainerPath Path() const {
     std::optional<ContainerPath> path = ParseContainerPath(String("path"));
     if (!path) throw Napi::TypeError::New(env_, Name("path") + " must be an absolute path whose last component is a name");
@@ -137,36 +139,87 @@ class OpFields {
   Napi::Object object_;
 };
 
+// "Only if it is this device": lets an unlink never remove something the
+// container put at the path instead, with no window between check and act
+// on our side.
+struct DeviceMatch {
+  mode_t type;
+  unsigned major;
+  unsigned minor;
+};
+
 struct BatchOp {
   enum class Kind { kStat, kMknod, kUnlink } kind;
   ContainerPath path;
-  MknodSpec mknod;  // only for kMknod
+  MknodSpec mknod;                      // only for kMknod
+  std::optional<DeviceMatch> if_device;  // only for kUnlink
 };
 
 struct BatchResult {
-  bool ran = false;
   std::optional<SysError> error;
-  struct stat st {};
+  std::optional<struct stat> st;
+  std::optional<bool> removed;
 };
+
+mode_t NodeType(Napi::Env env, const std::string& kind, size_t index) {
+  if (kind != "c" && kind != "b") throw Napi::TypeError::New(env, "nsBatch: ops[" + std::to_string(index) + "].kind must be \"c\" or \"b\"");
+  return kind == "c" ? S_IFCHR : S_IFBLK;
+}
 
 BatchOp ParseOp(Napi::Env env, Napi::Value value, size_t index) {
   const OpFields fields(env, value, index);
   const std::string op = fields.String("op");
-  if (op == "stat") return {BatchOp::Kind::kStat, fields.Path(), {}};
-  if (op == "unlink") return {BatchOp::Kind::kUnlink, fields.Path(), {}};
+  if (op == "stat") return {BatchOp::Kind::kStat, fields.Path(), {}, std::nullopt};
+  if (op == "unlink") {
+    const ContainerPath path = fields.Path();
+    if (!fields.Has("kind")) return {BatchOp::Kind::kUnlink, path, {}, std::nullopt};
+    const DeviceMatch match{NodeType(env, fields.String("kind"), index),
+                            static_cast<unsigned>(fields.Integer("major", 0, kMaxMajor)),
+                            static_cast<unsigned>(fields.Integer("minor", 0, kMaxMinor))};
+    return {BatchOp::Kind::kUnlink, path, {}, match};
+  }
   if (op != "mknod") throw Napi::TypeError::New(env, "nsBatch: ops[" + std::to_string(index) + "].op must be \"stat\", \"mknod\" or \"unlink\"");
-  const std::string kind = fields.String("kind");
-  if (kind != "c" && kind != "b") throw Napi::TypeError::New(env, "nsBatch: ops[" + std::to_string(index) + "].kind must be \"c\" or \"b\"");
+  const mode_t type = NodeType(env, fields.String("kind"), index);
   const ContainerPath path = fields.Path();
   MknodSpec spec{path,
-                 static_cast<mode_t>(kind == "c" ? S_IFCHR : S_IFBLK),
+                 type,
                  static_cast<unsigned>(fields.Integer("major", 0, kMaxMajor)),
                  static_cast<unsigned>(fields.Integer("minor", 0, kMaxMinor)),
                  static_cast<mode_t>(fields.Integer("mode", 0, kMaxMode)),
                  static_cast<uid_t>(fields.Integer("uid", 0, kMaxId)),
                  static_cast<gid_t>(fields.Integer("gid", 0, kMaxId)),
                  static_cast<mode_t>(fields.Integer("dirMode", 0, kMaxMode))};
-  return {BatchOp::Kind::kMknod, path, spec};
+  return {BatchOp::Kind::kMknod, path, spec, std::nullopt};
+}
+
+bool IsDevice(const struct stat& st, const DeviceMatch& match) {
+  return (st.st_mode & S_IFMT) == match.type && major(st.st_rdev) == match.major && minor(st.st_rdev) == match.minor;
+}
+
+void RunOp(const ContainerRoot& root, const BatchOp& op, BatchResult& result) {
+  switch (op.kind) {
+    case BatchOp::Kind::kStat:
+      result.st = StatInRoot(root, op.path);
+      return;
+    case BatchOp::Kind::kMknod:
+      try {
+        MknodInRoot(root, op.mknod);
+      } catch (const SysError& error) {
+        // Say what is in the way, so the caller can tell "already there" from a conflict.
+        if (error.err() == EEXIST) result.st = StatInRoot(root, op.path);
+        throw;
+      }
+      result.st = StatInRoot(root, op.path);
+      return;
+    case BatchOp::Kind::kUnlink:
+      if (op.if_device) {
+        result.st = StatInRoot(root, op.path);
+        result.removed = IsDevice(*result.st, *op.if_device);
+        if (!*result.removed) return;
+      }
+      UnlinkInRoot(root, op.path);
+      return;
+  }
 }
 
 constexpr size_t kMaxBatch = 4096;
@@ -189,16 +242,10 @@ Napi::Value NsBatch(const Napi::CallbackInfo& info) {
   std::vector<BatchResult> results(ops.size());
   RunInMountNamespace(pid, [&](const ContainerRoot& root) {
     for (size_t i = 0; i < ops.size(); i++) {
-      BatchResult& result = results[i];
-      result.ran = true;
       try {
-        switch (ops[i].kind) {
-          case BatchOp::Kind::kStat: result.st = StatInRoot(root, ops[i].path); break;
-          case BatchOp::Kind::kMknod: MknodInRoot(root, ops[i].mknod); break;
-          case BatchOp::Kind::kUnlink: UnlinkInRoot(root, ops[i].path); break;
-        }
+        RunOp(root, ops[i], results[i]);
       } catch (const SysError& error) {
-        result.error = error;
+        results[i].error = error;
       }
     }
   });
@@ -209,7 +256,8 @@ Napi::Value NsBatch(const Napi::CallbackInfo& info) {
     Napi::Object entry = Napi::Object::New(env);
     entry.Set("ok", !results[i].error.has_value());
     if (results[i].error) entry.Set("error", ToNativeError(env, *results[i].error).Value());
-    else if (ops[i].kind == BatchOp::Kind::kStat) entry.Set("stat", StatToObject(env, results[i].st));
+    if (results[i].st) entry.Set("stat", StatToObject(env, *results[i].st));
+    if (results[i].removed) entry.Set("removed", *results[i].removed);
     out.Set(static_cast<uint32_t>(i), entry);
   }
   return out;
