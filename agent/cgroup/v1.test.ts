@@ -4,8 +4,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { planV1, v1Enforces } from "./v1.ts";
-import { parseDevicesList } from "../devices/rules.ts";
+import { allowedBits, planV1, v1Enforces } from "./v1.ts";
+import { allows, parseDevicesList } from "../devices/rules.ts";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -60,5 +60,26 @@ describe("v1Enforces", () => {
   test("allow-all does not restrict; a runtime allowlist does", () => {
     expect(v1Enforces(parseDevicesList("a *:* rwm\n"))).toBe(false);
     expect(v1Enforces(parseDevicesList("c 1:3 rwm\nc *:* m\nb *:* m\n"))).toBe(true);
+  });
+});
+
+describe("allowedBits", () => {
+  test("agrees with the rule model's allows() letter by letter", () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const num = () => (rand(4) === 0 ? "*" : String(rand(3)));
+    for (let i = 0; i < 300; i++) {
+      const lines = Array.from({ length: 1 + rand(4) }, () => `${["c", "b"][rand(2)]} ${num()}:${num()} ${["r", "w", "m", "rw", "rwm", "wm"][rand(6)]}`);
+      const list = parseDevicesList(lines.join("\n") + "\n");
+      for (const type of ["c", "b"] as const)
+        for (let major = 0; major < 3; major++)
+          for (let minor = 0; minor < 3; minor++) {
+            const dev = { type, major, minor, access: "rwm" };
+            expect([...allowedBits(list, dev)].sort()).toEqual((["r", "w", "m"] as const).filter((b) => allows(list, dev, b)).sort());
+          }
+    }
   });
 });

@@ -18,6 +18,23 @@ export function v1Enforces(list: DeviceRule[]): boolean {
 
 const key = (d: { type: string; major: number; minor: number }) => `${d.type} ${d.major}:${d.minor}`;
 
+/**
+ * The single letters the list allows for one device: a letter is allowed
+ * when some matching rule has it (for single letters this is what `allows`
+ * decides, in one pass over the list instead of one per letter).
+ */
+export function allowedBits(list: DeviceRule[], dev: DeviceAccess): Set<Bit> {
+  const found = new Set<Bit>();
+  for (const rule of list) {
+    if (!rule.allow) continue;
+    if (rule.type !== "a" && rule.type !== dev.type) continue;
+    if (rule.major !== "*" && rule.major !== dev.major) continue;
+    if (rule.minor !== "*" && rule.minor !== dev.minor) continue;
+    for (const b of BITS) if (rule.access.includes(b)) found.add(b);
+  }
+  return found;
+}
+
 function bits(access: string): Set<Bit> {
   return new Set(BITS.filter((b) => access.includes(b)));
 }
@@ -51,7 +68,7 @@ export function planV1(dir: string, desired: DeviceAccess[], added: DeviceAccess
     const dev = (want.get(k) ?? had.get(k))!;
     const wanted = bits(want.get(k)?.access ?? "");
     const ours = bits(had.get(k)?.access ?? "");
-    const allowedNow = new Set(BITS.filter((b) => allows(list, dev, b)));
+    const allowedNow = allowedBits(list, dev);
     // What the runtime granted by itself: allowed now and not written by us.
     const runtime = new Set([...allowedNow].filter((b) => !ours.has(b)));
     const nextOurs = new Set([...wanted].filter((b) => !runtime.has(b)));
