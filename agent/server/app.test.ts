@@ -74,7 +74,7 @@ describe("agent API", () => {
     expect((await app.request(post("/v1/mount", "{", "apiserver-token"))).status).toBe(400);
     const invalid = await app.request(post("/v1/mount", { ...mountBody, timeoutSeconds: -1 }, "apiserver-token"));
     expect(invalid.status).toBe(422);
-    expect((await invalid.json()).message).toContain("timeoutSeconds");
+    expect(((await invalid.json()) as { message: string }).message).toContain("timeoutSeconds");
     const big = await app.request(post("/v1/mount", { ...mountBody, labels: { a: "x".repeat(4000) } }, "apiserver-token"));
     expect(big.status).toBe(413);
   });
