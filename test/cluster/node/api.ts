@@ -6,12 +6,12 @@ import {
   CoreV1Api,
   KubeConfig,
   ListWatch,
-  Watch,
   type CoreV1Event,
   type KubernetesListObject,
   type KubernetesObject,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { BunWatch, makeApiClient } from "./transport.ts";
 
 export function kubeConfigFromYaml(yaml: string): KubeConfig {
   const config = new KubeConfig();
@@ -60,7 +60,7 @@ export async function startInformer<T extends KubernetesObject>(
   handlers: InformerHandlers<T>,
   options: { fieldSelector?: string; labelSelector?: string; onError?(error: unknown): void } = {},
 ): Promise<Informer<T>> {
-  const listWatch = new ListWatch<T>(path, new Watch(config), list, false, options.labelSelector, options.fieldSelector);
+  const listWatch = new ListWatch<T>(path, new BunWatch(config), list, false, options.labelSelector, options.fieldSelector);
   let stopped = false;
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
   if (handlers.add) listWatch.on("add", handlers.add);
@@ -173,5 +173,5 @@ export function randomHex(length: number): string {
 }
 
 export function makeCoreApi(config: KubeConfig): CoreV1Api {
-  return config.makeApiClient(CoreV1Api);
+  return makeApiClient(config, CoreV1Api);
 }

@@ -119,7 +119,7 @@ describe.skipIf(!ready)("node devices and the PodResources API", () => {
     ]);
     const gpuDevices = byName.get("b")?.containers[0]?.devices ?? [];
     expect(gpuDevices.filter((entry) => entry.resource_name === GPU_RESOURCE).flatMap((entry) => entry.device_ids).sort()).toEqual(
-      [gpu0?.uuid, gpu1?.uuid].sort(),
+      [gpu0?.uuid ?? "", gpu1?.uuid ?? ""].sort(),
     );
     expect(gpuDevices.find((entry) => entry.resource_name === GPU_RESOURCE)?.topology).toEqual({ nodes: [{ ID: 0 }] });
 

@@ -111,26 +111,29 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
 
   function kick(): void {
     if (stopped || draining) return;
-    draining = (async () => {
-      try {
-        while (!stopped && activeQueue.size > 0) {
-          const key = activeQueue.values().next().value as string;
-          activeQueue.delete(key);
-          const [namespace = "", name = ""] = key.split("/");
-          const pod = pods.get(name, namespace);
-          if (!pod || !wantsUs(pod) || assumed.has(pod.metadata?.uid ?? "")) continue;
-          try {
-            await scheduleOne(pod);
-          } catch (error) {
-            log(`scheduling ${key} failed: ${describeApiError(error)}`);
-            unschedulable.add(key);
-          }
+    // Started on a later tick so `draining` is set before the loop can finish and clear it.
+    draining = Promise.resolve().then(drain);
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (!stopped && activeQueue.size > 0) {
+        const key = activeQueue.values().next().value as string;
+        activeQueue.delete(key);
+        const [namespace = "", name = ""] = key.split("/");
+        const pod = pods.get(name, namespace);
+        if (!pod || !wantsUs(pod) || assumed.has(pod.metadata?.uid ?? "")) continue;
+        try {
+          await scheduleOne(pod);
+        } catch (error) {
+          log(`scheduling ${key} failed: ${describeApiError(error)}`);
+          unschedulable.add(key);
         }
-      } finally {
-        draining = undefined;
-        if (!stopped && activeQueue.size > 0) kick();
       }
-    })();
+    } finally {
+      draining = undefined;
+      if (!stopped && activeQueue.size > 0) kick();
+    }
   }
 
   function nodeStates(pod: V1Pod): NodeState[] {
