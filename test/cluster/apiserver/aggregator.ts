@@ -3,6 +3,7 @@
 // front-proxy client certificate and X-Remote-* identity headers (never the caller's
 // credentials), like kube-apiserver's proxy handler.
 import type { UserInfo } from "./auth.ts";
+import { STREAMING_RESPONSES } from "./node-http-adapter.ts";
 import type { KeyPair } from "./pki.ts";
 import type { GroupVersion } from "./registry.ts";
 import { serviceUnavailable } from "./status.ts";
@@ -92,6 +93,9 @@ export class Aggregator {
     upstream.headers.forEach((value, key) => {
       if (!STRIPPED_RESPONSE_HEADERS.has(key.toLowerCase())) responseHeaders.append(key, value);
     });
-    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    const response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    // Upstream watches stream; pass bytes on as they come.
+    STREAMING_RESPONSES.add(response);
+    return response;
   }
 }

@@ -15,6 +15,7 @@ import { parseFieldValidation, parseJson } from "./decode.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
 import { withTypeMeta, type DeleteOptions, type ObjectApi, type PropagationPolicy, type WriteResult } from "./object-api.ts";
 import { groupVersionOfOpenApiPath, openApiV3Document, openApiV3Index } from "./openapi.ts";
+import { STREAMING_RESPONSES } from "./node-http-adapter.ts";
 import { patchTypeOf } from "./patch.ts";
 import { podResource } from "./pods.ts";
 import { builtinGroupVersions, findStored, findVirtual } from "./registry.ts";
@@ -315,7 +316,9 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
       ctx.tuning,
       c.req.raw.signal,
     );
-    return new Response(stream, { status: 200, headers: { "Content-Type": "application/json", "Cache-Control": "no-cache, private" } });
+    const response = new Response(stream, { status: 200, headers: { "Content-Type": "application/json", "Cache-Control": "no-cache, private" } });
+    STREAMING_RESPONSES.add(response);
+    return response;
   }
 
   if (name === undefined) {

@@ -1,9 +1,9 @@
 // startApiServer: wires store, controllers, PKI and the HTTP app together and serves it on
-// 127.0.0.1 over plain HTTP and over HTTPS. TLS is terminated by a node:tls server (the
-// only place Bun exposes verified client certificates) that pipes each connection to the
-// HTTP server; the certificate identity travels by the pipe's local port.
+// 127.0.0.1 over plain HTTP and over HTTPS. TLS is terminated by a node:tls server (where
+// Bun exposes verified client certificates) whose sockets are handed to the HTTP server.
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { Aggregator, type APIServiceRegistration } from "./aggregator.ts";
@@ -11,6 +11,7 @@ import { Authenticator, type Policy, type UserInfo } from "./auth.ts";
 import { defaultGroupsFor } from "./bootstrap-policy.ts";
 import { GarbageCollector } from "./garbage-collector.ts";
 import { createApiApp, type PeerIdentity } from "./http-api.ts";
+import { nodeHttpHandler } from "./node-http-adapter.ts";
 import { NamespaceController } from "./namespace-controller.ts";
 import { ObjectApi } from "./object-api.ts";
 import { createClusterPki, type KeyPair } from "./pki.ts";
@@ -68,6 +69,24 @@ export interface ApiServerHandle {
 
 const BUILTIN_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/** Client-certificate identity of each TLS connection, set when the handshake is done. */
+const peerIdentities = new WeakMap<net.Socket, PeerIdentity>();
+
+function peerIdentityOf(socket: net.Socket): PeerIdentity {
+  return peerIdentities.get(socket);
+}
+
+function listen(server: net.Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+}
+
+function close(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
 function identityFromCertificate(cert: tls.PeerCertificate): UserInfo {
   const subject = cert.subject as unknown as Record<string, string | string[] | undefined>;
   const cn = subject["CN"];
@@ -105,7 +124,6 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     },
   });
 
-  const peers = new Map<number, PeerIdentity>();
   let httpsPort = 0;
   const app = createApiApp({
     api,
@@ -114,58 +132,34 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     tuning: { bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000, defaultTimeoutSeconds: 1800 },
     serverAddress: () => `127.0.0.1:${httpsPort}`,
   });
-  const http = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    // Watches stay open for minutes without traffic; kube has no idle timeout either.
-    idleTimeout: 0,
-    fetch(req, server) {
-      const address = server.requestIP(req);
-      return app.fetch(req, { peer: address ? peers.get(address.port) : undefined });
-    },
-  });
-
   const sockets = new Set<net.Socket>();
+  const httpServer = http.createServer(nodeHttpHandler((request, socket) => app.fetch(request, { peer: peerIdentityOf(socket) })));
+  // Watches stay open for minutes without traffic; kube has no idle timeout for them either.
+  httpServer.requestTimeout = 0;
+  httpServer.keepAliveTimeout = 0;
+  httpServer.timeout = 0;
+  httpServer.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   const tlsServer = tls.createServer(
     { cert: pki.serving.certPem, key: pki.serving.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: false },
-    (clientSocket) => {
-      const cert = clientSocket.getPeerCertificate();
+    (socket) => {
+      const cert = socket.getPeerCertificate();
       const presented = cert !== null && typeof cert === "object" && Object.keys(cert).length > 0;
       const identity: PeerIdentity = !presented
         ? undefined
-        : clientSocket.authorized
+        : socket.authorized
           ? { kind: "certificate", user: identityFromCertificate(cert) }
           : { kind: "invalid-certificate" };
-      clientSocket.pause();
-      const upstream = net.connect(http.port ?? 0, "127.0.0.1");
-      sockets.add(clientSocket);
-      sockets.add(upstream);
-      let localPort: number | undefined;
-      const teardown = () => {
-        if (localPort !== undefined) peers.delete(localPort);
-        sockets.delete(clientSocket);
-        sockets.delete(upstream);
-        clientSocket.destroy();
-        upstream.destroy();
-      };
-      upstream.on("connect", () => {
-        localPort = upstream.localPort;
-        if (identity && localPort !== undefined) peers.set(localPort, identity);
-        clientSocket.pipe(upstream);
-        upstream.pipe(clientSocket);
-        clientSocket.resume();
-      });
-      clientSocket.on("close", teardown);
-      clientSocket.on("error", teardown);
-      upstream.on("close", teardown);
-      upstream.on("error", teardown);
+      peerIdentities.set(socket, identity);
+      httpServer.emit("connection", socket);
     },
   );
-  await new Promise<void>((resolve, reject) => {
-    tlsServer.once("error", reject);
-    tlsServer.listen(0, "127.0.0.1", () => resolve());
-  });
+  await listen(httpServer);
+  await listen(tlsServer);
   httpsPort = (tlsServer.address() as net.AddressInfo).port;
+  const httpUrl = `http://127.0.0.1:${(httpServer.address() as net.AddressInfo).port}`;
   const url = `https://127.0.0.1:${httpsPort}`;
 
   const issueToken = (user: UserInfo): string => {
@@ -173,7 +167,6 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     authenticator.addToken(token, user);
     return token;
   };
-  const httpUrl = `http://127.0.0.1:${http.port}`;
   const kubeconfig = (user: KubeconfigUser = { token: adminToken }, options: KubeconfigOptions = {}): string => {
     const resolved = typeof user === "string" ? { token: issueToken({ username: user, groups: defaultGroupsFor(user) }) } : user;
     const credentials =
@@ -220,9 +213,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     async stop() {
       garbageCollector.stop();
       namespaceController.stop();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
-      await http.stop(true);
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([close(tlsServer), close(httpServer)]);
     },
   };
 }
