@@ -91,8 +91,14 @@ const QuantityValue = v.pipe(
   v.transform((q) => String(q)),
 );
 
+const isJsonObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** v.record, but a JSON array is not a record (valibot would take its indexes as keys). */
+const jsonRecord = <K extends v.GenericSchema<string, string>, V extends v.GenericSchema>(key: K, value: V, message: string) =>
+  v.pipe(v.custom<Record<string, unknown>>(isJsonObject, message), v.record(key, value, message));
+
 const Resources = v.pipe(
-  v.record(ResourceName, QuantityValue, "resources must be an object of resource name → quantity, e.g. {\"nvidia.com/gpu\": \"1\"}"),
+  jsonRecord(ResourceName, QuantityValue, 'resources must be an object of resource name → quantity, e.g. {"nvidia.com/gpu": "1"}'),
   v.check((r) => Object.keys(r).length > 0, "resources must name at least one resource, e.g. {\"nvidia.com/gpu\": \"1\"}"),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
@@ -110,14 +116,14 @@ const Resources = v.pipe(
   }),
 );
 
-const Labels = v.record(
+const Labels = jsonRecord(
   v.pipe(v.string(), problemsCheck("label key", qualifiedNameProblems)),
   v.pipe(v.string("label values must be strings"), problemsCheck("label value", labelValueProblems)),
   "labels must be an object of string → string",
 );
 
 const Annotations = v.pipe(
-  v.record(v.pipe(v.string(), problemsCheck("annotation key", annotationKeyProblems)), v.string("annotation values must be strings"), "annotations must be an object of string → string"),
+  jsonRecord(v.pipe(v.string(), problemsCheck("annotation key", annotationKeyProblems)), v.string("annotation values must be strings"), "annotations must be an object of string → string"),
   v.check(
     (a) => Object.entries(a).reduce((n, [k, val]) => n + Buffer.byteLength(k) + Buffer.byteLength(val), 0) <= ANNOTATIONS_TOTAL_MAX_BYTES,
     `annotations may hold at most ${ANNOTATIONS_TOTAL_MAX_BYTES} bytes of keys and values in total`,
@@ -167,8 +173,6 @@ export const PatchString = v.pipe(
 );
 
 const BODY_FIELDS = "resources, annotations, labels and patches";
-
-const isJsonObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
 export const MountBodySchema = v.pipe(
   v.custom<Record<string, unknown>>(isJsonObject, `the body must be a JSON object with ${BODY_FIELDS}`),

@@ -94,7 +94,6 @@ export async function runApiserver(config: CompletedConfig, { logger, signal, on
     authorizer: new CachingAuthorizer(kube, clock, options.authorizationCacheTtlMs),
     agents: new InformerAgentLocator(agentPods, options.agentPort, `pods matching ${options.agentSelector} in namespace ${options.agentNamespace}`),
     agentCaller: new HttpsAgentCaller({ token: config.agentToken, ...(config.agentCa ? { ca: config.agentCa } : {}), ...(options.agentServerName ? { serverName: options.agentServerName } : {}) }),
-    clock,
     logger,
     metrics,
     health: { liveness: [], readiness },

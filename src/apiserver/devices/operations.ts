@@ -129,7 +129,7 @@ export class DeviceOperations {
         code = 504;
         throw new StatusError(
           "Timeout",
-          `the agent on node "${agent.node}" did not finish the ${operation} for pod ${target.namespace}/${target.name} within ${(deadlineMs / 1000).toFixed(1)}s (wait_second=${waitSeconds}); raise wait_second if the devices take longer to become available`,
+          `the agent on node "${agent.node}" did not finish the ${operation} for pod ${target.namespace}/${target.name} within ${deadlineMs % 1000 === 0 ? `${deadlineMs / 1000}s` : `${deadlineMs}ms`} (wait_second=${waitSeconds}); raise wait_second if the devices take longer to become available`,
         );
       }
       if (requestSignal.aborted) throw new StatusError("Timeout", `the ${operation} request was cancelled by the caller`);

@@ -45,7 +45,7 @@ function schemas(ref: (name: string) => { $ref: string }) {
     },
     [NAMES.device]: {
       type: "object",
-      required: ["deviceId", "resource", "path", "type", "major", "minor", "access"],
+      required: ["deviceId", "resource", "path", "type", "major", "minor", "access", "mode"],
       properties: {
         deviceId: { type: "string", description: "The device plugin's ID of the device." },
         resource: { type: "string" },
@@ -54,6 +54,7 @@ function schemas(ref: (name: string) => { $ref: string }) {
         major: { type: "integer", format: "int32" },
         minor: { type: "integer", format: "int32" },
         access: { type: "string", description: "Subset of rwm." },
+        mode: { type: "integer", format: "int32", description: "Permission bits of the device node in the container." },
       },
     },
     [NAMES.mountResult]: {

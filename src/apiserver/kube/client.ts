@@ -90,15 +90,18 @@ export class KubeRestClient implements KubeApi {
 
   async getPod(namespace: string, name: string, signal?: AbortSignal): Promise<Pod | undefined> {
     const what = `reading pod ${namespace}/${name}`;
-    const response = await this.call(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, what, signal ? { signal } : {});
+    let response: Response;
+    try {
+      response = await this.call(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, what, signal ? { signal } : {});
+    } catch (e) {
+      if (e instanceof KubeApiError) throw new StatusError("ServiceUnavailable", e.message);
+      throw e;
+    }
     if (response.status === 404) {
       await response.body?.cancel();
       return undefined;
     }
-    if (!response.ok) {
-      const error = await failure(response, what);
-      throw new StatusError(error.code === 0 ? "ServiceUnavailable" : "InternalError", error.message);
-    }
+    if (!response.ok) throw new StatusError("InternalError", (await failure(response, what)).message);
     return (await response.json()) as Pod;
   }
 

@@ -115,7 +115,7 @@ export const mountResponse = (r: AgentMountRequest): AgentMountResponse => ({
   kind: "MountResult",
   container: r.container ?? "main",
   containerId: "containerd://abc",
-  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw" }],
+  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666 }],
   slavePods: [`${r.pod}-slave-1`],
   message: `mounted 1 device into ${r.namespace}/${r.pod}`,
 });
@@ -123,7 +123,7 @@ export const mountResponse = (r: AgentMountRequest): AgentMountResponse => ({
 export const unmountResponse = (r: AgentUnmountRequest): AgentUnmountResponse => ({
   kind: "UnmountResult",
   container: r.container ?? "main",
-  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw" }],
+  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666 }],
   slavePods: [`${r.pod}-slave-1`],
   killed: r.force ? [{ pid: 42, comm: "python" }] : [],
   message: `unmounted 1 device from ${r.namespace}/${r.pod}`,
