@@ -38,7 +38,7 @@ export interface DecodeTarget {
 export interface Decoded {
   object: KubeObject;
   warnings: string[];
-  /** Field errors from the OpenAPI schema (required properties, enums), reported with the strategy's 422. */
+  /** Field errors from the OpenAPI schema (enums), reported with the strategy's 422. */
   schemaErrors: FieldError[];
 }
 
@@ -198,33 +198,71 @@ export function decodeObject(body: unknown, target: DecodeTarget, fieldValidatio
   return { object, warnings, schemaErrors: schemaErrors(object, target, cannotHandle) };
 }
 
-function schemaErrors(object: KubeObject, target: DecodeTarget, cannotHandle: (d: string) => Error): FieldError[] {
-  if (!target.schema) return [];
+function ajvErrorsOf(object: KubeObject, schema: SchemaModel): AjvError[] {
   try {
-    new target.schema(object as never).validate();
+    new schema(object as never).validate();
     return [];
   } catch (e) {
-    const ajvErrors = (e as { errors?: AjvError[] }).errors;
-    if (!Array.isArray(ajvErrors)) throw e;
-    const fieldErrors: FieldError[] = [];
-    for (const err of ajvErrors) {
-      if (err.keyword === "required") {
-        const parent = pointerToFieldPath(err.instancePath);
-        const child = String(err.params["missingProperty"]);
-        fieldErrors.push(fieldError.required(parent === "" ? child : `${parent}.${child}`));
-      } else if (err.keyword === "enum") {
-        const allowed = (err.params["allowedValues"] as unknown[] | undefined) ?? [];
-        const value = valueAt(object, err.instancePath);
-        fieldErrors.push(fieldError.notSupported(pointerToFieldPath(err.instancePath), value, allowed.map(String)));
-      } else if (err.keyword === "format" && err.params["format"] === "quantity") {
-        throw cannotHandle(QUANTITY_FORMAT_ERROR);
-      } else if (err.keyword !== "oneOf" && err.keyword !== "type") {
-        // Types were already checked Go-style above; anything else the schema rejects is a decode failure.
-        throw cannotHandle(`${pointerToFieldPath(err.instancePath)}: ${err.message ?? err.keyword}`);
-      }
-    }
-    return fieldErrors;
+    const errors = (e as { errors?: AjvError[] }).errors;
+    if (!Array.isArray(errors)) throw e;
+    return errors;
   }
+}
+
+/** The client-node type at a JSON pointer below `rootType`, if known. */
+function typeAt(rootType: string, pointer: string): string | undefined {
+  let type: string | undefined = rootType;
+  for (const part of pointer.split("/").slice(1)) {
+    if (type === undefined) return undefined;
+    const element = arrayElementType(type);
+    const mapValue = mapValueType(type);
+    if (element !== undefined && /^\d+$/.test(part)) type = element;
+    else if (mapValue !== undefined) type = mapValue;
+    else type = attributesOf(type)?.get(part.replace(/~1/g, "/").replace(/~0/g, "~"))?.type;
+  }
+  return type;
+}
+
+/** What Go puts in a non-omitempty field the JSON did not mention, as it encodes it back. */
+function goZeroValue(type: string | undefined): unknown {
+  if (type === "string") return "";
+  if (type === "number" || type === "IntOrString") return 0;
+  if (type === "boolean") return false;
+  if (type === undefined || type === "Date" || type === "any" || arrayElementType(type) !== undefined || mapValueType(type) !== undefined) return null;
+  return {};
+}
+
+/**
+ * Schema checks after the Go-style decode: OpenAPI "required" only means the Go field is
+ * not omitempty, so a missing one becomes its zero value (validation proper decides if
+ * that is acceptable, as in kube); enum violations are 422 NotSupported.
+ */
+function schemaErrors(object: KubeObject, target: DecodeTarget, cannotHandle: (d: string) => Error): FieldError[] {
+  if (!target.schema) return [];
+  for (let round = 0; round < 8; round++) {
+    const missing = ajvErrorsOf(object, target.schema).filter((e) => e.keyword === "required");
+    if (missing.length === 0) break;
+    for (const err of missing) {
+      const parent = valueAt(object, err.instancePath);
+      if (parent === null || typeof parent !== "object") continue;
+      const property = String(err.params["missingProperty"]);
+      (parent as Record<string, unknown>)[property] = goZeroValue(typeAt(target.typeName, `${err.instancePath}/${property}`));
+    }
+  }
+  const fieldErrors: FieldError[] = [];
+  for (const err of ajvErrorsOf(object, target.schema)) {
+    if (err.keyword === "enum") {
+      const allowed = (err.params["allowedValues"] as unknown[] | undefined) ?? [];
+      const value = valueAt(object, err.instancePath);
+      fieldErrors.push(fieldError.notSupported(pointerToFieldPath(err.instancePath), value, allowed.map(String)));
+    } else if (err.keyword === "format" && err.params["format"] === "quantity") {
+      throw cannotHandle(QUANTITY_FORMAT_ERROR);
+    } else if (err.keyword !== "oneOf" && err.keyword !== "type" && err.keyword !== "required") {
+      // Types were already checked Go-style above; anything else the schema rejects is a decode failure.
+      throw cannotHandle(`${pointerToFieldPath(err.instancePath)}: ${err.message ?? err.keyword}`);
+    }
+  }
+  return fieldErrors;
 }
 
 function valueAt(root: unknown, pointer: string): unknown {

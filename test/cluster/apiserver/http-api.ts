@@ -17,6 +17,7 @@ import { withTypeMeta, type DeleteOptions, type ObjectApi, type PropagationPolic
 import { groupVersionOfOpenApiPath, openApiV3Document, openApiV3Index } from "./openapi.ts";
 import { STREAMING_RESPONSES } from "./node-http-adapter.ts";
 import { patchTypeOf } from "./patch.ts";
+import { decodeProtobufBody, PROTOBUF_MEDIA_TYPE } from "./protobuf.ts";
 import { podResource } from "./pods.ts";
 import { builtinGroupVersions, findStored, findVirtual } from "./registry.ts";
 import { apiVersionOf, type ResourceType } from "./resource-type.ts";
@@ -115,8 +116,18 @@ function boolParam(c: Context<Env>, name: string): boolean | undefined {
   throw badRequest(`strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
 }
 
+/** The request body as JSON-shaped data, from JSON or (for typed Go clients) protobuf. */
 async function readJsonBody(c: Context<Env>): Promise<unknown> {
   const media = (c.req.header("content-type") ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (media === PROTOBUF_MEDIA_TYPE) {
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    try {
+      return decodeProtobufBody(bytes);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      throw badRequest(`failed to decode protobuf body: ${(e as Error).message}`);
+    }
+  }
   if (media !== "application/json" && media !== "") throw unsupportedMediaType(media, INPUT_MEDIA_TYPES);
   return parseJson(await c.req.text());
 }

@@ -218,6 +218,10 @@ export function podQosClass(pod: KubeObject): string {
 
 // --- validation -----------------------------------------------------------------------
 
+const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+const ENV_VAR_NAME_MESSAGE =
+  "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')";
+
 const STANDARD_CONTAINER_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 
 function isNativeResource(name: string): boolean {
@@ -326,9 +330,16 @@ function validateContainers(podSpec: Json, volumeNames: Set<string>): FieldError
           errs.push(fieldError.notSupported(`${portPath}.protocol`, protocol, ["SCTP", "TCP", "UDP"]));
         }
       });
+      ((c["env"] ?? []) as Json[]).forEach((env, j) => {
+        const envName = (env["name"] as string | undefined) ?? "";
+        const envPath = `${path}.env[${j}].name`;
+        if (envName === "") errs.push(fieldError.required(envPath));
+        else if (!ENV_VAR_NAME.test(envName)) errs.push(fieldError.invalid(envPath, envName, ENV_VAR_NAME_MESSAGE));
+      });
       ((c.volumeMounts ?? []) as Json[]).forEach((mount, j) => {
         const mountName = mount["name"] as string | undefined;
-        if (mountName && !volumeNames.has(mountName)) {
+        if (!mountName) errs.push(fieldError.required(`${path}.volumeMounts[${j}].name`));
+        else if (!volumeNames.has(mountName)) {
           errs.push(fieldError.notFound(`${path}.volumeMounts[${j}].name`, mountName));
         }
         if (!mount["mountPath"]) errs.push(fieldError.required(`${path}.volumeMounts[${j}].mountPath`));
