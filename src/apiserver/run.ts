@@ -4,7 +4,7 @@
 // when the signal aborts.
 import { readFileSync } from "node:fs";
 import { HttpsAgentCaller } from "./agents/caller.ts";
-import { InformerAgentLocator } from "./agents/locator.ts";
+import { agentPodProblem, InformerAgentLocator } from "./agents/locator.ts";
 import { buildApp } from "./app.ts";
 import { DelegatingAuthenticator } from "./auth/authenticator.ts";
 import { CachingAuthorizer } from "./auth/authorizer.ts";
@@ -78,6 +78,14 @@ export async function runApiserver(config: CompletedConfig, { logger, signal, on
   }
 
   const agentPods = new Informer<Pod>({ source: kube.listWatch(`/api/v1/namespaces/${options.agentNamespace}/pods`, { labelSelector: options.agentSelector }), logger });
+  let readyNodes = "";
+  agentPods.onChange(() => {
+    // Logged when the set of nodes with a ready agent changes, not on every pod status update.
+    const nodes = [...new Set(agentPods.list().filter((p) => agentPodProblem(p) === undefined).map((p) => p.spec?.nodeName ?? ""))].sort();
+    if (nodes.join(",") === readyNodes) return;
+    readyNodes = nodes.join(",");
+    logger.info("nodes with a ready agent changed", { nodes });
+  });
   agentPods.start();
   stoppers.push(() => agentPods.stop());
 
