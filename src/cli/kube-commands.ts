@@ -27,6 +27,7 @@ const COMMON_OPTIONS = {
   kubeconfig: { type: "string" },
   context: { type: "string" },
   output: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
 const MOUNT_OPTIONS = {
@@ -46,6 +47,7 @@ export const UNMOUNT_USAGE = "device-mounter unmount POD [-n NAMESPACE] --type D
 function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(argv: string[], options: T, usage: string) {
   try {
     const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    if ((parsed.values as { help?: boolean }).help) return undefined;
     if (parsed.positionals.length !== 1) throw new UsageError(`name exactly one pod${parsed.positionals.length ? ` (got ${parsed.positionals.join(" ")})` : ""}\nUsage: ${usage}`);
     return { values: parsed.values, pod: parsed.positionals[0]! };
   } catch (e) {
@@ -169,7 +171,9 @@ function print(result: unknown, format: "text" | "json", out: Out, verb: string)
 }
 
 export async function mountCommand(argv: string[], out: Out): Promise<void> {
-  const { values, pod } = parse(argv, MOUNT_OPTIONS, MOUNT_USAGE);
+  const parsed = parse(argv, MOUNT_OPTIONS, MOUNT_USAGE);
+  if (!parsed) return out(`Usage: ${MOUNT_USAGE}`);
+  const { values, pod } = parsed;
   const format = outputFormat(values.output);
   if (!values.resource?.length) throw new UsageError(`name at least one --resource NAME=QUANTITY (e.g. --resource nvidia.com/gpu=1)\nUsage: ${MOUNT_USAGE}`);
   const rawQuery = { device_type: values.type, container: values.container, wait_second: values.wait };
@@ -188,7 +192,9 @@ export async function mountCommand(argv: string[], out: Out): Promise<void> {
 }
 
 export async function unmountCommand(argv: string[], out: Out): Promise<void> {
-  const { values, pod } = parse(argv, UNMOUNT_OPTIONS, UNMOUNT_USAGE);
+  const parsed = parse(argv, UNMOUNT_OPTIONS, UNMOUNT_USAGE);
+  if (!parsed) return out(`Usage: ${UNMOUNT_USAGE}`);
+  const { values, pod } = parsed;
   const format = outputFormat(values.output);
   const rawQuery = { device_type: values.type, container: values.container, wait_second: values.wait, force: values.force ? "1" : undefined };
   const checked = v.safeParse(unmountQuerySchema(Number.MAX_SAFE_INTEGER), Object.fromEntries(Object.entries(rawQuery).filter(([, x]) => x !== undefined && x !== "")));

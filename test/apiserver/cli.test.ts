@@ -206,6 +206,16 @@ describe("device-mounter unmount", () => {
   });
 });
 
+test("--help prints the usage", async () => {
+  const lines: string[] = [];
+  await mountCommand(["--help"], (l) => lines.push(l));
+  await unmountCommand(["-h"], (l) => lines.push(l));
+  expect(lines).toEqual([
+    "Usage: device-mounter mount POD [-n NAMESPACE] --type DEVICE_TYPE --resource NAME=QUANTITY... [--container NAME] [--wait SECONDS] [--label KEY=VALUE]... [--annotation KEY=VALUE]... [--patch JSON]... [--kubeconfig FILE] [--context NAME] [-o text|json]",
+    "Usage: device-mounter unmount POD [-n NAMESPACE] --type DEVICE_TYPE [--container NAME] [--wait SECONDS] [--force] [--kubeconfig FILE] [--context NAME] [-o text|json]",
+  ]);
+});
+
 test("isKubectlPlugin: the kubectl-device_mounter executable name", () => {
   expect(isKubectlPlugin("/usr/local/bin/kubectl-device_mounter")).toBe(true);
   expect(isKubectlPlugin("kubectl-device_mounter.exe")).toBe(true);

@@ -12,7 +12,7 @@ export interface AgentCaller {
   unmount(agent: AgentEndpoint, request: AgentUnmountRequest, signal: AbortSignal): Promise<AgentUnmountResponse>;
 }
 
-/** The agent could not be reached or answered nothing usable; `code` 0 when there was no HTTP answer. */
+/** The agent gave no HTTP answer: connection refused, TLS verification failed, connection dropped. */
 export class AgentUnreachableError extends Error {
   override readonly name = "AgentUnreachableError";
 }
