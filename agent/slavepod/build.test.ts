@@ -148,6 +148,21 @@ describe("buildSlavePod", () => {
     ]);
   });
 
+  test("annotations a container runtime acts on are refused, from the body and from patches", () => {
+    const error = refused({
+      annotations: { "cdi.k8s.io/hold": "nvidia.com/gpu=all", "io.kubernetes.cri-o.Devices": "/dev/sda" },
+      patches: [{ op: "add", path: "/metadata/annotations/container.apparmor.security.beta.kubernetes.io~1hold", value: "unconfined" }],
+    });
+    expect(error.details?.causes?.map((c) => c.message)).toEqual([
+      "annotations key cdi.k8s.io/hold would be acted on by the container runtime",
+      "annotations key io.kubernetes.cri-o.Devices would be acted on by the container runtime",
+    ]);
+    const patched = refused({ patches: [{ op: "add", path: "/metadata/annotations/container.apparmor.security.beta.kubernetes.io~1hold", value: "unconfined" }] });
+    expect(patched.message).toBe(
+      "slave pod refused: metadata.annotations key container.apparmor.security.beta.kubernetes.io/hold would be acted on by the container runtime",
+    );
+  });
+
   test("label and annotation syntax as Kubernetes checks it", () => {
     const error = refused({
       labels: { "bad key!": "v", ok: "-starts-with-dash", "Example.com/x": "v", ["a".repeat(64)]: "v" },

@@ -14,6 +14,7 @@ import {
   DEVICE_TYPE_LABEL,
   INDEX_ANNOTATION,
   isReservedKey,
+  isRuntimeAnnotation,
   OWNER_ANNOTATION,
   OWNER_UID_LABEL,
   SLAVE_LABEL,
@@ -63,6 +64,12 @@ function reservedKeyCauses(map: Record<string, string>, field: "labels" | "annot
     .map((key) => ({ reason: "FieldValueForbidden", field: `${field}[${key}]`, message: `${field} key ${key} is device-mounter's own` }));
 }
 
+function runtimeAnnotationCauses(annotations: Record<string, string>, field: string): StatusCause[] {
+  return Object.keys(annotations)
+    .filter(isRuntimeAnnotation)
+    .map((key) => ({ reason: "FieldValueForbidden", field: `${field}[${key}]`, message: `${field} key ${key} would be acted on by the container runtime` }));
+}
+
 const syntaxCauses = (problems: string[], field: string): StatusCause[] =>
   problems.map((message) => ({ reason: "FieldValueInvalid", field, message }));
 
@@ -84,6 +91,7 @@ export function buildSlavePod(input: SlavePodInput): V1Pod {
   const inputCauses = [
     ...reservedKeyCauses(input.labels, "labels"),
     ...reservedKeyCauses(input.annotations, "annotations"),
+    ...runtimeAnnotationCauses(input.annotations, "annotations"),
     ...syntaxCauses(labelProblems(input.labels, "labels"), "labels"),
     ...syntaxCauses(annotationProblems(input.annotations, "annotations"), "annotations"),
     ...pathCauses,
@@ -161,6 +169,7 @@ export function buildSlavePod(input: SlavePodInput): V1Pod {
   const pinning = nodePinningProblem(pod, input.nodeName);
   const resultCauses: StatusCause[] = [
     ...(pinning ? [{ reason: "FieldValueForbidden", field: "patches", message: pinning }] : []),
+    ...runtimeAnnotationCauses(annotations, "metadata.annotations"),
     ...syntaxCauses(labelProblems(labels, "metadata.labels"), "metadata.labels"),
     ...syntaxCauses(annotationProblems(annotations, "metadata.annotations"), "metadata.annotations"),
   ];

@@ -39,6 +39,26 @@ export const RESERVED_KEYS: ReadonlySet<string> = new Set([
 
 export const isReservedKey = (key: string): boolean => RESERVED_KEYS.has(key);
 
+/**
+ * Pod annotations that container runtimes act on: CDI device injection
+ * (containerd, CRI-O), CRI-O's and containerd's allowed annotations (extra
+ * devices, user namespaces, cgroup settings), Kata's configuration overrides,
+ * and the legacy AppArmor/seccomp profile selectors. The slave pod is created
+ * with the agent's rights, so a caller must not reach the runtime through it.
+ */
+export const RUNTIME_ANNOTATION_PREFIXES = [
+  "cdi.k8s.io/",
+  "io.kubernetes.cri-o.",
+  "io.kubernetes.cri.",
+  "io.katacontainers.",
+  "run.oci.",
+  "container.apparmor.security.beta.kubernetes.io/",
+  "seccomp.security.alpha.kubernetes.io/",
+  "container.seccomp.security.alpha.kubernetes.io/",
+];
+
+export const isRuntimeAnnotation = (key: string): boolean => RUNTIME_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix));
+
 export interface SlavePodFilter {
   ownerUid: string;
   container?: string;
