@@ -10,7 +10,7 @@
 // nodes stay apart.
 import { writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { startApiServer, type ApiServerHandle, type Policy, type PolicyRule } from "./apiserver/index.ts";
+import { startApiServer, type ApiServerHandle } from "./apiserver/index.ts";
 import { kubeConfigFromYaml } from "./node/api.ts";
 import { removeCgroup, type CgroupDriver, type CgroupMode } from "./node/cgroups.ts";
 import { createNodeDevices, type NodeDevices, type NodeLoopDevice, type SimulatedGpu } from "./node/devices.ts";
@@ -70,34 +70,10 @@ export interface Cluster {
   kubeconfig: string;
   api: ApiServerHandle;
   nodes: ClusterNode[];
-  /**
-   * Replaces the API server's test policy, keeping the grants the scheduler and the
-   * kubelets need (use this instead of api.setPolicy, which would lock them out).
-   */
-  setPolicy(policy: Policy): void;
   /** `kubectl --kubeconfig <kubeconfigPath> ...args` */
   kubectl(args: string[], options?: { stdin?: string; timeoutMs?: number }): Promise<CommandResult & { text: string }>;
   stop(): Promise<void>;
 }
-
-/**
- * What kube's bootstrap policy grants the kubelets (system:nodes, as the Node authorizer
- * would, without its per-node narrowing) and kube-scheduler (system:kube-scheduler):
- * the components authenticate with their real identities, by client certificate.
- */
-export const COMPONENT_RULES: PolicyRule[] = [
-  { group: "system:nodes", verbs: ["get", "list", "watch", "delete"], apiGroups: [""], resources: ["pods"] },
-  { group: "system:nodes", verbs: ["get", "update", "patch"], apiGroups: [""], resources: ["pods/status"] },
-  { group: "system:nodes", verbs: ["get", "list", "watch", "create", "update", "patch"], apiGroups: [""], resources: ["nodes", "nodes/status"] },
-  { group: "system:nodes", verbs: ["get", "list", "watch"], apiGroups: [""], resources: ["configmaps", "secrets", "services"] },
-  { group: "system:nodes", verbs: ["create", "update", "patch"], apiGroups: ["", "events.k8s.io"], resources: ["events"] },
-  { group: "system:nodes", verbs: ["get", "create", "update"], apiGroups: ["coordination.k8s.io"], resources: ["leases"] },
-  { user: "system:kube-scheduler", verbs: ["get", "list", "watch", "delete"], apiGroups: [""], resources: ["pods"] },
-  { user: "system:kube-scheduler", verbs: ["create"], apiGroups: [""], resources: ["pods/binding", "bindings"] },
-  { user: "system:kube-scheduler", verbs: ["update", "patch"], apiGroups: [""], resources: ["pods/status"] },
-  { user: "system:kube-scheduler", verbs: ["get", "list", "watch"], apiGroups: [""], resources: ["nodes", "namespaces", "services", "persistentvolumeclaims", "persistentvolumes", "replicationcontrollers"] },
-  { user: "system:kube-scheduler", verbs: ["create", "update", "patch"], apiGroups: ["", "events.k8s.io"], resources: ["events"] },
-];
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = makeTempDir("cluster");
@@ -136,7 +112,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const unregister = registerCleanup(stop, `cluster ${name}`);
 
   try {
-    api = await startApiServer({ policy: { rules: COMPONENT_RULES } });
+    api = await startApiServer();
     const kubeconfig = api.kubeconfig();
     const kubeconfigPath = join(dir.path, "kubeconfig");
     writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
@@ -184,12 +160,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         killContainer: kubelet.killContainer,
       });
     }
+    // The components authenticate as kube's do, by client certificate, and get what the
+    // API server's bootstrap policy grants system:kube-scheduler and system:nodes.
     scheduler = await startScheduler({
       kubeConfig: kubeConfigFromYaml(
         api.kubeconfig({ clientCertificate: api.issueClientCertificate("system:kube-scheduler", []) }),
       ),
     });
-    const apiServer = api;
 
     return {
       name,
@@ -198,9 +175,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       kubeconfig,
       api,
       nodes,
-      setPolicy(policy) {
-        apiServer.setPolicy({ ...policy, rules: [...COMPONENT_RULES, ...(policy.rules ?? [])] });
-      },
       async kubectl(args, kubectlOptions = {}) {
         const result = await runCommand(["kubectl", "--kubeconfig", kubeconfigPath, ...args], {
           timeoutMs: kubectlOptions.timeoutMs ?? 30_000,
