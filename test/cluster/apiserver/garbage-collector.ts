@@ -115,8 +115,13 @@ export class GarbageCollector {
     return "solid";
   }
 
-  private attemptToDelete(dependent: Located, byUid: Map<string, Located>): void {
+  private attemptToDelete(snapshot: Located, byUid: Map<string, Located>): void {
+    // Earlier steps of this pass may have changed or removed the object.
+    const current = this.api.store.get(snapshot.rt.bucket, snapshot.object.metadata.namespace, snapshot.object.metadata.name ?? "");
+    if (!current || current.metadata.uid !== snapshot.object.metadata.uid) return;
+    const dependent: Located = { rt: snapshot.rt, object: current };
     const refs = dependent.object.metadata.ownerReferences ?? [];
+    if (refs.length === 0) return;
     const states = refs.map((ref) => ({ ref, state: this.classify(dependent, ref, byUid) }));
     if (states.some((s) => s.state === "unresolvable")) return;
     if (dependent.object.metadata.deletionTimestamp) return;

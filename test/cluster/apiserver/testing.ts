@@ -28,6 +28,11 @@ export interface KubectlResult {
   stderr: string;
 }
 
+export interface WatchEvent {
+  type: string;
+  object: Record<string, unknown> & { metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string } };
+}
+
 export interface TestServer {
   server: ApiServerHandle;
   dir: string;
@@ -36,6 +41,11 @@ export interface TestServer {
   core: CoreV1Api;
   request(method: string, path: string, options?: RequestOptions): Promise<HttpResult>;
   kubectl(args: string[], options?: { stdin?: string; user?: KubeconfigUser }): Promise<KubectlResult>;
+  /**
+   * Watches `collectionPath` from `resourceVersion` until `match` accepts an event (which
+   * is returned); fails after `timeoutMs`.
+   */
+  waitForEvent(collectionPath: string, resourceVersion: string, match: (event: WatchEvent) => boolean, timeoutMs?: number): Promise<WatchEvent>;
   /** Starts kubectl without waiting; the caller reads stdout and must kill it. */
   spawnKubectl(args: string[]): Bun.Subprocess<"ignore", "pipe", "pipe">;
   stop(): Promise<void>;
@@ -115,6 +125,23 @@ export async function startTestServer(options: ApiServerOptions = {}): Promise<T
       } finally {
         clearTimeout(timer);
         children.delete(child);
+      }
+    },
+    async waitForEvent(collectionPath, resourceVersion, match, timeoutMs = 10_000) {
+      const controller = new AbortController();
+      const separator = collectionPath.includes("?") ? "&" : "?";
+      const response = await fetch(`${server.httpUrl}${collectionPath}${separator}watch=1&resourceVersion=${resourceVersion}`, {
+        headers: { Authorization: `Bearer ${server.adminToken}` },
+        signal: controller.signal,
+      });
+      if (response.status !== 200 || !response.body) throw new Error(`watch ${collectionPath} answered ${response.status}: ${await response.text()}`);
+      try {
+        const lines = await readLinesUntil(response.body, (ls) => ls.some((l) => match(JSON.parse(l) as WatchEvent)), timeoutMs);
+        const found = lines.map((l) => JSON.parse(l) as WatchEvent).find(match);
+        if (!found) throw new Error(`no matching event on ${collectionPath} within ${timeoutMs} ms; saw: ${lines.join(" | ")}`);
+        return found;
+      } finally {
+        controller.abort();
       }
     },
     spawnKubectl(args) {
