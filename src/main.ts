@@ -1,10 +1,19 @@
 // Entry point of the single executable. Exit codes: 0 ok, 1 failure, 2 usage.
 import { describeError, UsageError } from "./cli/errors.ts";
+import { apiserverCommand } from "./apiserver/command.ts";
+import { isKubectlPlugin, MOUNT_USAGE, mountCommand, UNMOUNT_USAGE, unmountCommand } from "./cli/kube-commands.ts";
 import { attachCommand, detachCommand, listCommand, versionCommand } from "./cli/node-commands.ts";
 
 const USAGE = `device-mounter: hot-mount devices into running containers
 
-Usage:
+Usage (through Kubernetes; also as \`kubectl device-mounter ...\`):
+  ${MOUNT_USAGE}
+  ${UNMOUNT_USAGE}
+
+Servers:
+  device-mounter apiserver [flags]   the aggregated API device-mounter.io/v1alpha1 (--help for flags)
+
+On a node, for any running container:
   device-mounter attach --pid PID [--cgroup DIR]... DEVICE[:ACCESS[:CONTAINER_PATH]]...
   device-mounter detach --pid PID [--cgroup DIR]... [--force] [--grace-period SECONDS] (DEVICE|CONTAINER_PATH... | --all)
   device-mounter list   --pid PID [--cgroup DIR]... [-o table|json]
@@ -17,13 +26,16 @@ any process in the target container.`;
 type Command = (argv: string[], out: (line: string) => void) => Promise<void>;
 
 const COMMANDS: Record<string, Command> = {
+  mount: mountCommand,
+  unmount: unmountCommand,
+  apiserver: apiserverCommand,
   attach: attachCommand,
   detach: detachCommand,
   list: listCommand,
   version: versionCommand,
 };
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], _asKubectlPlugin = false): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     console.log(USAGE);
@@ -44,4 +56,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exit(await main(process.argv.slice(2)));
+// Installed as kubectl-device_mounter, `kubectl device-mounter mount ...` runs the same commands.
+if (import.meta.main) process.exit(await main(process.argv.slice(2), isKubectlPlugin(process.argv[1] ?? process.argv0)));

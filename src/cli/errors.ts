@@ -27,6 +27,8 @@ const EXPECTED = new Set([
   "NoContainerCgroupError",
   "CorruptRecordError",
   "NotGrantedError",
+  "StatusError",
+  "KubeConfigError",
 ]);
 
 export function describeError(e: unknown): string {
