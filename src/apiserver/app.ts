@@ -17,7 +17,7 @@ import { healthRoutes, type HealthChecks } from "./http/health.ts";
 import { observeRequests } from "./http/observe.ts";
 import { openApiRoutes } from "./http/openapi.ts";
 import type { PodReader } from "./kube/client.ts";
-import type { Logger } from "./observability/log.ts";
+import type { Logger } from "../observability/log.ts";
 import { apiserverMetrics, PROMETHEUS_CONTENT_TYPE, type ApiserverMetrics } from "./observability/metrics.ts";
 
 export interface AppSettings {

@@ -1,7 +1,7 @@
 // `device-mounter apiserver`: options → validate → complete → run, until
 // SIGTERM or SIGINT starts the graceful shutdown.
 import { completeApiserverConfig } from "./config.ts";
-import { jsonLogger } from "./observability/log.ts";
+import { jsonLogger } from "../observability/log.ts";
 import { apiserverUsage, parseApiserverFlags, validateApiserverOptions } from "./options.ts";
 import { runApiserver } from "./run.ts";
 

@@ -9,7 +9,7 @@ import type { AppSettings } from "./app.ts";
 import { tokenFromFile } from "./agents/caller.ts";
 import type { RequestHeaderConfig } from "./auth/front-proxy.ts";
 import { requestHeaderConfigFromFlags } from "./auth/request-header-config.ts";
-import { loadKubeConfig } from "./kube/transport.ts";
+import { loadKubeConfig } from "../kube/transport.ts";
 import { DEFAULT_AGENT_TOKEN_FILE, type ApiserverOptions } from "./options.ts";
 import { readCertificatePair } from "./server/certificates.ts";
 import { selfSignedCertificate, type CertificatePair } from "./server/self-signed.ts";

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { devicePath, fieldProblems, MOUNT_SUBRESOURCE, mountQuerySchema, MountBodySchema, UNMOUNT_SUBRESOURCE, unmountQuerySchema, type FieldProblem, type MountRequestBody, type MountResult, type UnmountResult } from "../api/public.ts";
 import { StatusError, type Status } from "../api/status.ts";
-import { contextNamespace, kubeConnection, loadKubeConfig, type KubeConnection } from "../apiserver/kube/transport.ts";
+import { contextNamespace, kubeConnection, loadKubeConfig, type KubeConnection } from "../kube/transport.ts";
 import { UsageError } from "./errors.ts";
 
 type Out = (line: string) => void;

@@ -133,7 +133,7 @@ test("malformed bytes on the TLS connection: the server answers or closes, and k
   const { connect } = await import("node:tls");
   const { startSecureServer } = await import("../../src/apiserver/server/https-server.ts");
   const { selfSignedCertificate } = await import("../../src/apiserver/server/self-signed.ts");
-  const { jsonLogger } = await import("../../src/apiserver/observability/log.ts");
+  const { jsonLogger } = await import("../../src/observability/log.ts");
   const { httpsCall } = await import("./support/https-client.ts");
   const r = prng(SEED + 1);
   const t = testApp();

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import type { AgentMountRequest } from "../../src/api/agent.ts";
 import { completeApiserverConfig } from "../../src/apiserver/config.ts";
-import { jsonLogger } from "../../src/apiserver/observability/log.ts";
+import { jsonLogger } from "../../src/observability/log.ts";
 import { parseApiserverFlags, validateApiserverOptions } from "../../src/apiserver/options.ts";
 import { runApiserver } from "../../src/apiserver/run.ts";
 import { CertFactory, type Issued } from "./support/certs.ts";

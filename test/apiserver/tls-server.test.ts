@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:tls";
 import type { AgentMountRequest } from "../../src/api/agent.ts";
 import type { RequestHeaderConfig } from "../../src/apiserver/auth/front-proxy.ts";
-import { silentLogger } from "../../src/apiserver/observability/log.ts";
+import { silentLogger } from "../../src/observability/log.ts";
 import { startSecureServer, type SecureServer } from "../../src/apiserver/server/https-server.ts";
 import { selfSignedCertificate, type CertificatePair } from "../../src/apiserver/server/self-signed.ts";
 import { CertFactory, type Issued } from "./support/certs.ts";

@@ -2,7 +2,7 @@
 // there, from an informer over the agent pods (namespace and label selector
 // from flags).
 import { isIPv6 } from "node:net";
-import type { Pod } from "../kube/types.ts";
+import type { Pod } from "../../kube/types.ts";
 
 export interface AgentEndpoint {
   node: string;

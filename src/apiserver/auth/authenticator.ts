@@ -4,7 +4,7 @@
 // way the identity headers are removed afterwards.
 import { createHash, type X509Certificate } from "node:crypto";
 import { StatusError } from "../../api/status.ts";
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock.ts";
 import { removeRequestHeaders, userFromRequestHeaders, verifyFrontProxyCertificate, type HeaderAccess, type RequestHeaderConfig } from "./front-proxy.ts";
 import { TtlCache } from "./ttl-cache.ts";
 import type { UserInfo } from "./user.ts";

@@ -3,7 +3,7 @@
 // (the aggregator's own check is not assumed). Answers, allow and deny, are
 // reused for a short time.
 import { StatusError } from "../../api/status.ts";
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock.ts";
 import { TtlCache } from "./ttl-cache.ts";
 import type { UserInfo } from "./user.ts";
 

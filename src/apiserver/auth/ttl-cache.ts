@@ -1,7 +1,7 @@
 // A bounded cache whose entries expire after a fixed time on an injected
 // clock. Bounded so that a flood of distinct keys (random tokens) cannot
 // grow memory without limit: the oldest entries go first.
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock.ts";
 
 export class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();

@@ -9,7 +9,7 @@ import type { AgentCaller } from "../agents/caller.ts";
 import type { AgentEndpoint, AgentLocator } from "../agents/locator.ts";
 import type { UserInfo } from "../auth/user.ts";
 import type { PodReader } from "../kube/client.ts";
-import type { Pod } from "../kube/types.ts";
+import type { Pod } from "../../kube/types.ts";
 import type { ApiserverMetrics } from "../observability/metrics.ts";
 
 export interface PodTarget {

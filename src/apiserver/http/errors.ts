@@ -5,7 +5,7 @@ import type { ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { reasonForCode, StatusError } from "../../api/status.ts";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../../observability/log.ts";
 import type { ApiserverEnv, ApiserverContext } from "./env.ts";
 
 export const STATUS_CONTENT_TYPE = "application/json";

@@ -1,7 +1,7 @@
 // Request observation: one JSON log line and the request metrics per
 // request, labelled by operation (never by raw path, which callers control).
 import { createMiddleware } from "hono/factory";
-import type { Logger } from "../observability/log.ts";
+import type { Logger } from "../../observability/log.ts";
 import type { ApiserverMetrics } from "../observability/metrics.ts";
 import { MOUNT_ROUTE, UNMOUNT_ROUTE } from "./paths.ts";
 import type { ApiserverEnv } from "./env.ts";

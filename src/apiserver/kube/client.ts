@@ -5,33 +5,11 @@ import { StatusError } from "../../api/status.ts";
 import type { AccessAttributes, AccessDecision, AccessReviewer } from "../auth/authorizer.ts";
 import type { TokenReviewer, TokenReviewResult } from "../auth/authenticator.ts";
 import type { UserInfo } from "../auth/user.ts";
-import type { KubeConnection } from "./transport.ts";
-import type { KubeList, KubeObject, Pod, WatchEvent } from "./types.ts";
+import type { KubeConnection } from "../../kube/transport.ts";
+import { failure, KubeApiError, KubeRest, type ListWatchSource, type Selectors } from "../../kube/rest.ts";
+import type { KubeObject, Pod } from "../../kube/types.ts";
 
-/** A non-2xx answer from the Kubernetes API. */
-export class KubeApiError extends Error {
-  override readonly name = "KubeApiError";
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly reason?: string,
-  ) {
-    super(message);
-  }
-}
-
-export interface ListWatchSource<T extends KubeObject> {
-  /** What is watched, for logs. */
-  readonly description: string;
-  list(signal: AbortSignal): Promise<{ items: T[]; resourceVersion: string }>;
-  /** Events after resourceVersion until the server ends the watch. */
-  watch(resourceVersion: string, signal: AbortSignal): AsyncIterable<WatchEvent<T>>;
-}
-
-export interface Selectors {
-  labelSelector?: string;
-  fieldSelector?: string;
-}
+export { KubeApiError, type ListWatchSource, type Selectors };
 
 export interface PodReader {
   /** The pod, or undefined when it does not exist. */
@@ -42,50 +20,18 @@ export interface KubeApi extends PodReader, TokenReviewer, AccessReviewer {
   listWatch<T extends KubeObject>(collectionPath: string, selectors: Selectors): ListWatchSource<T>;
 }
 
-async function failure(response: Response, what: string): Promise<KubeApiError> {
-  const body = await response.text().catch(() => "");
-  let message = body.slice(0, 300);
-  let reason: string | undefined;
-  try {
-    const status = JSON.parse(body) as { message?: string; reason?: string };
-    if (status.message) message = status.message;
-    reason = status.reason;
-  } catch {
-    // not a Status: keep the text
-  }
-  return new KubeApiError(response.status, `${what}: HTTP ${response.status}${message ? `: ${message}` : ""}`, reason);
-}
-
-/** Streams newline-delimited JSON watch events. */
-async function* watchEvents<T>(response: Response): AsyncIterable<WatchEvent<T>> {
-  if (!response.body) return;
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of response.body) {
-    buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line) yield JSON.parse(line) as WatchEvent<T>;
-    }
-  }
-  if (buffered.trim()) yield JSON.parse(buffered) as WatchEvent<T>;
-}
-
 const toUser = (u: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } | undefined): UserInfo | undefined =>
   u?.username ? { username: u.username, ...(u.uid ? { uid: u.uid } : {}), groups: u.groups ?? [], extra: u.extra ?? {} } : undefined;
 
 export class KubeRestClient implements KubeApi {
-  constructor(private readonly connection: KubeConnection) {}
+  private readonly rest: KubeRest;
 
-  private async call(path: string, what: string, init: RequestInit = {}): Promise<Response> {
-    try {
-      return await this.connection.request(path, { ...init, headers: { accept: "application/json", ...(init.body ? { "content-type": "application/json" } : {}) } });
-    } catch (e) {
-      if (init.signal?.aborted) throw e;
-      throw new KubeApiError(0, `${what}: the Kubernetes API at ${this.connection.server} could not be reached: ${(e as Error).message}`);
-    }
+  constructor(connection: KubeConnection) {
+    this.rest = new KubeRest(connection);
+  }
+
+  private call(path: string, what: string, init: RequestInit = {}): Promise<Response> {
+    return this.rest.call(path, what, init);
   }
 
   async getPod(namespace: string, name: string, signal?: AbortSignal): Promise<Pod | undefined> {
@@ -134,39 +80,6 @@ export class KubeRestClient implements KubeApi {
   }
 
   listWatch<T extends KubeObject>(collectionPath: string, selectors: Selectors): ListWatchSource<T> {
-    const query = (extra: Record<string, string>) => {
-      const params = new URLSearchParams(extra);
-      if (selectors.labelSelector) params.set("labelSelector", selectors.labelSelector);
-      if (selectors.fieldSelector) params.set("fieldSelector", selectors.fieldSelector);
-      return `${collectionPath}?${params}`;
-    };
-    const description = [collectionPath, selectors.labelSelector, selectors.fieldSelector].filter(Boolean).join(" ");
-    return {
-      description,
-      list: async (signal) => {
-        const items: T[] = [];
-        let resourceVersion = "";
-        let next = "";
-        do {
-          const response = await this.call(query({ limit: "500", ...(next ? { continue: next } : {}) }), `listing ${description}`, { signal });
-          if (!response.ok) throw await failure(response, `listing ${description}`);
-          const list = (await response.json()) as KubeList<T> & { metadata?: { continue?: string } };
-          items.push(...(list.items ?? []));
-          resourceVersion = list.metadata?.resourceVersion ?? "";
-          next = list.metadata?.continue ?? "";
-        } while (next);
-        return { items, resourceVersion };
-      },
-      watch: (resourceVersion, signal) => {
-        const call = this.call.bind(this);
-        return (async function* () {
-          // The server ends each watch after a while (5 to 10 minutes, as client-go asks) so that it is re-established.
-          const timeoutSeconds = String(300 + Math.floor(Math.random() * 300));
-          const response = await call(query({ watch: "1", allowWatchBookmarks: "true", resourceVersion, timeoutSeconds }), `watching ${description}`, { signal });
-          if (!response.ok) throw await failure(response, `watching ${description}`);
-          yield* watchEvents<T>(response);
-        })();
-      },
-    };
+    return this.rest.listWatch<T>(collectionPath, selectors);
   }
 }

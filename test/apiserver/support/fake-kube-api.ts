@@ -4,7 +4,7 @@
 // the aggregated device-mounter.io paths (answered by a test's handler, as
 // the aggregator would proxy them). Every request is recorded.
 import { Hono, type Context } from "hono";
-import type { KubeObject } from "../../../src/apiserver/kube/types.ts";
+import type { KubeObject } from "../../../src/kube/types.ts";
 
 export interface RecordedRequest {
   method: string;

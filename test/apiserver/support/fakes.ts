@@ -9,10 +9,10 @@ import { DelegatingAuthenticator, type TokenReviewer, type TokenReviewResult } f
 import { CachingAuthorizer, type AccessAttributes, type AccessDecision, type AccessReviewer } from "../../../src/apiserver/auth/authorizer.ts";
 import type { RequestHeaderConfig } from "../../../src/apiserver/auth/front-proxy.ts";
 import type { UserInfo } from "../../../src/apiserver/auth/user.ts";
-import type { Clock } from "../../../src/apiserver/clock.ts";
+import type { Clock } from "../../../src/clock.ts";
 import type { PodReader } from "../../../src/apiserver/kube/client.ts";
-import type { Pod } from "../../../src/apiserver/kube/types.ts";
-import { jsonLogger } from "../../../src/apiserver/observability/log.ts";
+import type { Pod } from "../../../src/kube/types.ts";
+import { jsonLogger } from "../../../src/observability/log.ts";
 import { apiserverMetrics } from "../../../src/apiserver/observability/metrics.ts";
 
 export class FakeClock implements Clock {

@@ -3,7 +3,7 @@
 // exponential backoff, a watch that ends is re-established from the last
 // resourceVersion, and 410 Gone relists at once.
 import type { Logger } from "../observability/log.ts";
-import { KubeApiError, type ListWatchSource } from "./client.ts";
+import { KubeApiError, type ListWatchSource } from "./rest.ts";
 import type { KubeObject } from "./types.ts";
 
 export interface Backoff {
