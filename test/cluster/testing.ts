@@ -21,6 +21,10 @@ export interface PodManifestOptions {
   schedulerName?: string;
   restartPolicy?: string;
   terminationGracePeriodSeconds?: number;
+  /** Bypasses the scheduler, as a pod created with spec.nodeName does. */
+  nodeName?: string;
+  /** Command of one init container, run to completion before "main" starts. */
+  initCommand?: string[];
 }
 
 /** A one-container busybox pod, as YAML for `kubectl create -f -`. */
@@ -42,6 +46,8 @@ export function podManifest(options: PodManifestOptions): string {
       ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
       ...(options.schedulerName ? { schedulerName: options.schedulerName } : {}),
       ...(options.restartPolicy ? { restartPolicy: options.restartPolicy } : {}),
+      ...(options.nodeName ? { nodeName: options.nodeName } : {}),
+      ...(options.initCommand ? { initContainers: [{ name: "init", image: "busybox:1.36", command: options.initCommand }] } : {}),
       terminationGracePeriodSeconds: options.terminationGracePeriodSeconds ?? 5,
       containers: [
         {

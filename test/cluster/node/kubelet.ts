@@ -2,7 +2,7 @@
 // bound to it (fieldSelector spec.nodeName=<node>), admits them (resource fit, node
 // affinity, device allocation), runs each through a PodWorker, tears pods down on
 // deletion, and serves the PodResources API from its own allocations.
-import type { KubeConfig, V1Node, V1NodeCondition, V1Pod, V1Taint } from "@kubernetes/client-node";
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Node, type V1NodeCondition, type V1Pod, type V1Taint } from "@kubernetes/client-node";
 import { cpus, release, totalmem } from "node:os";
 import type { Container } from "../../support/runc.ts";
 import {
@@ -18,7 +18,8 @@ import { ensureCgroup, kubepodsCgroup, nodeLevelCgroups, removeCgroup, type Cgro
 import { DeviceAdmissionError, DeviceManager } from "./device-manager.ts";
 import type { NodeDevices } from "./devices.ts";
 import { startPodResourcesServer, type PodResourcesServer } from "./podresources.ts";
-import { extendedResourceLimits, podRequests } from "./resources.ts";
+import { canonicalAmount, extendedResourceLimits, podRequests } from "./resources.ts";
+import { makeApiClient } from "./transport.ts";
 import { allocatableOf, nodeAffinityFailure, requestedOn } from "./scheduling.ts";
 import { PodWorker } from "./pod-worker.ts";
 
@@ -74,22 +75,23 @@ export async function startKubelet(options: KubeletOptions): Promise<Kubelet> {
   const devices = new DeviceManager(options.devices.resources);
   const kubepods = kubepodsCgroup(options.driver, options.cgroupPrefix);
   const workers = new Map<string, PodWorker>();
-  const pendingEvents = new Set<Promise<void>>();
+  // Events go out one after another so they keep the order things happened in.
+  let eventChain: Promise<void> = Promise.resolve();
   const source = { component: "kubelet", host: options.nodeName };
   let nextPodIP = 2;
   let stopped = false;
 
   const event = (pod: V1Pod, type: "Normal" | "Warning", reason: string, message: string, fieldPath?: string) => {
-    const sent = recordPodEvent(core, source, pod, type, reason, message, fieldPath);
-    pendingEvents.add(sent);
-    void sent.finally(() => pendingEvents.delete(sent));
+    eventChain = eventChain.then(() => recordPodEvent(core, source, pod, type, reason, message, fieldPath));
   };
 
   for (const path of nodeLevelCgroups(options.driver, kubepods)) ensureCgroup(options.cgroupMode, path);
 
   const capacity = nodeCapacity(options, devices);
-  const allocatable = { ...capacity, memory: String(Math.max(0, Number(capacity.memory) - EVICTION_HARD_MEMORY)) };
-  await registerNode(core, options, capacity, allocatable, log);
+  const allocatable = { ...capacity, memory: kibibytes(Math.max(0, memoryBytes(options) - EVICTION_HARD_MEMORY)) };
+  const nodeUid = await registerNode(core, options, capacity, allocatable, log);
+  const leases = makeApiClient(options.kubeConfig, CoordinationV1Api);
+  await renewLease(leases, options.nodeName, nodeUid);
 
   const podResources: PodResourcesServer = await startPodResourcesServer(options.podResourcesSocket, {
     devices,
@@ -211,6 +213,7 @@ export async function startKubelet(options: KubeletOptions): Promise<Kubelet> {
 
   const heartbeat = setInterval(() => {
     void heartbeatNode(core, options.nodeName).catch((error: unknown) => log(`node heartbeat: ${describeApiError(error)}`));
+    void renewLease(leases, options.nodeName, nodeUid).catch((error: unknown) => log(`node lease: ${describeApiError(error)}`));
   }, options.heartbeatMs ?? 10_000);
 
   const workerFor = (namespace: string, podName: string) =>
@@ -249,19 +252,55 @@ export async function startKubelet(options: KubeletOptions): Promise<Kubelet> {
       );
       workers.clear();
       await attempt("PodResources server", () => podResources.stop());
-      await Promise.allSettled([...pendingEvents]);
+      await eventChain;
       await attempt(`cgroup ${kubepods}`, () => removeCgroup(options.cgroupMode, kubepods));
       if (failures.length > 0) throw new Error(`stopping kubelet ${options.nodeName}: ${failures.join("; ")}`);
     },
   };
 }
 
+function memoryBytes(options: KubeletOptions): number {
+  return options.memory === undefined ? totalmem() : canonicalAmount("memory", options.memory);
+}
+
+/** The kubelet reports memory and storage in whole Ki. */
+function kibibytes(bytes: number): string {
+  return `${Math.floor(bytes / 1024)}Ki`;
+}
+
+const LEASE_NAMESPACE = "kube-node-lease";
+const LEASE_DURATION_SECONDS = 40;
+
+/** The node heartbeat kubelets keep in kube-node-lease (what `kubectl describe node` shows as Lease). */
+async function renewLease(leases: CoordinationV1Api, nodeName: string, nodeUid: string): Promise<void> {
+  // A MicroTime: a plain Date serializes with milliseconds, which kube rejects here.
+  const now = new V1MicroTime();
+  try {
+    const lease = await leases.readNamespacedLease({ name: nodeName, namespace: LEASE_NAMESPACE });
+    lease.spec = { ...lease.spec, holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: now };
+    await leases.replaceNamespacedLease({ name: nodeName, namespace: LEASE_NAMESPACE, body: lease });
+  } catch (error) {
+    if (apiErrorCode(error) !== 404) throw error;
+    await leases.createNamespacedLease({
+      namespace: LEASE_NAMESPACE,
+      body: {
+        metadata: {
+          name: nodeName,
+          namespace: LEASE_NAMESPACE,
+          ownerReferences: [{ apiVersion: "v1", kind: "Node", name: nodeName, uid: nodeUid }],
+        },
+        spec: { holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: now },
+      },
+    });
+  }
+}
+
 function nodeCapacity(options: KubeletOptions, devices: DeviceManager): Record<string, string> {
   const capacity: Record<string, string> = {
     cpu: options.cpu ?? String(cpus().length),
-    memory: String(options.memory ?? totalmem()),
+    memory: kibibytes(memoryBytes(options)),
     pods: String(options.maxPods ?? 110),
-    "ephemeral-storage": String(64 * 1024 ** 3),
+    "ephemeral-storage": kibibytes(64 * 1024 ** 3),
     "hugepages-1Gi": "0",
     "hugepages-2Mi": "0",
   };
@@ -339,7 +378,7 @@ async function registerNode(
   capacity: Record<string, string>,
   allocatable: Record<string, string>,
   log: (message: string) => void,
-): Promise<void> {
+): Promise<string> {
   const now = new Date();
   const node: V1Node = {
     apiVersion: "v1",
@@ -392,7 +431,7 @@ async function registerNode(
     current.status = { ...status, conditions: readyConditions(now, current.status?.conditions) };
     try {
       await core.replaceNodeStatus({ name: options.nodeName, body: current });
-      return;
+      return current.metadata?.uid ?? "";
     } catch (error) {
       if (apiErrorCode(error) !== 409 || attempt >= 5) {
         throw new Error(`setting status of node ${options.nodeName}: ${describeApiError(error)}`);
