@@ -2,6 +2,9 @@
 // after authentication and authorization, to the extension server over TLS with the
 // front-proxy client certificate and X-Remote-* identity headers (never the caller's
 // credentials), like kube-apiserver's proxy handler.
+import type { IncomingMessage } from "node:http";
+import https from "node:https";
+import { Readable } from "node:stream";
 import type { UserInfo } from "./auth.ts";
 import { STREAMING_RESPONSES } from "./node-http-adapter.ts";
 import type { KeyPair } from "./pki.ts";
@@ -32,7 +35,7 @@ const STRIPPED_REQUEST_HEADERS = new Set([
   "proxy-connection",
   "content-length",
 ]);
-const STRIPPED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"]);
+const STRIPPED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
 
 export class Aggregator {
   private readonly services = new Map<string, APIServiceRegistration>();
@@ -57,43 +60,51 @@ export class Aggregator {
 
   async proxy(req: Request, service: APIServiceRegistration, user: UserInfo): Promise<Response> {
     const incoming = new URL(req.url);
-    const target = `${service.url}${incoming.pathname}${incoming.search}`;
-    const headers = new Headers();
+    const target = new URL(`${service.url}${incoming.pathname}${incoming.search}`);
+    // One header line per value, as Go's Header.Add writes them: an extension server reads
+    // each X-Remote-Group line as one group (fetch's Headers would join them with commas).
+    const headers: Record<string, string | string[]> = {};
+    const add = (key: string, value: string) => {
+      const existing = headers[key];
+      headers[key] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
+    };
     req.headers.forEach((value, key) => {
       const lower = key.toLowerCase();
       if (STRIPPED_REQUEST_HEADERS.has(lower) || lower.startsWith("impersonate-") || lower.startsWith("x-remote-")) return;
-      headers.append(key, value);
+      add(key, value);
     });
-    headers.set("X-Remote-User", user.username);
-    for (const group of user.groups ?? []) headers.append("X-Remote-Group", group);
+    add("X-Remote-User", user.username);
+    for (const group of user.groups ?? []) add("X-Remote-Group", group);
     for (const [key, values] of Object.entries(user.extra ?? {})) {
-      for (const value of values) headers.append(`X-Remote-Extra-${encodeURIComponent(key)}`, value);
+      for (const value of values) add(`X-Remote-Extra-${encodeURIComponent(key)}`, value);
     }
-    headers.set("X-Forwarded-For", "127.0.0.1");
-    const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
-    let upstream: Response;
-    try {
-      upstream = await fetch(target, {
-        method: req.method,
-        headers,
-        body,
-        redirect: "manual",
-        signal: req.signal,
-        tls: {
+    add("X-Forwarded-For", "127.0.0.1");
+    const body = req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.from(await req.arrayBuffer());
+    if (body) headers["Content-Length"] = String(body.length);
+    const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
+      const request = https.request(
+        target,
+        {
+          method: req.method,
+          headers,
           cert: this.frontProxyClient.certPem,
           key: this.frontProxyClient.keyPem,
           ca: service.caBundle,
           rejectUnauthorized: !service.insecureSkipTLSVerify,
         },
-      });
-    } catch (e) {
-      throw serviceUnavailable(`error trying to reach service: ${(e as Error).message}`);
-    }
-    const responseHeaders = new Headers();
-    upstream.headers.forEach((value, key) => {
-      if (!STRIPPED_RESPONSE_HEADERS.has(key.toLowerCase())) responseHeaders.append(key, value);
+        resolve,
+      );
+      request.on("error", (e) => reject(serviceUnavailable(`error trying to reach service: ${e.message}`)));
+      req.signal.addEventListener("abort", () => request.destroy(), { once: true });
+      request.end(body);
     });
-    const response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    const responseHeaders = new Headers();
+    for (let i = 0; i + 1 < upstream.rawHeaders.length; i += 2) {
+      const key = upstream.rawHeaders[i] ?? "";
+      if (!STRIPPED_RESPONSE_HEADERS.has(key.toLowerCase())) responseHeaders.append(key, upstream.rawHeaders[i + 1] ?? "");
+    }
+    const stream = Readable.toWeb(upstream) as unknown as ReadableStream<Uint8Array>;
+    const response = new Response(stream, { status: upstream.statusCode ?? 502, headers: responseHeaders });
     // Upstream watches stream; pass bytes on as they come.
     STREAMING_RESPONSES.add(response);
     return response;
