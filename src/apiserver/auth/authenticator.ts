@@ -7,13 +7,10 @@ import { StatusError } from "../../api/status.ts";
 import type { Clock } from "../../clock.ts";
 import { removeRequestHeaders, userFromRequestHeaders, verifyFrontProxyCertificate, type HeaderAccess, type RequestHeaderConfig } from "./front-proxy.ts";
 import { TtlCache } from "./ttl-cache.ts";
-import type { UserInfo } from "./user.ts";
+import type { UserInfo } from "../../api/user.ts";
+import type { TokenReviewResult } from "../../kube/token-review.ts";
 
-export interface TokenReviewResult {
-  authenticated: boolean;
-  user?: UserInfo;
-  error?: string;
-}
+export type { TokenReviewResult };
 
 export interface TokenReviewer {
   /** POST authentication.k8s.io/v1 TokenReview. Throws when the review itself could not be made. */

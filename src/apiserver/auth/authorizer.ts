@@ -5,7 +5,7 @@
 import { StatusError } from "../../api/status.ts";
 import type { Clock } from "../../clock.ts";
 import { TtlCache } from "./ttl-cache.ts";
-import type { UserInfo } from "./user.ts";
+import type { UserInfo } from "../../api/user.ts";
 
 export interface ResourceAttributes {
   verb: string;

@@ -5,7 +5,7 @@
 // only when that certificate verifies; everything here is pure so that it
 // can be tested with certificates made on the spot.
 import type { X509Certificate } from "node:crypto";
-import type { UserInfo } from "./user.ts";
+import type { UserInfo } from "../../api/user.ts";
 
 export interface RequestHeaderConfig {
   /** requestheader-client-ca-file: the CAs that sign front-proxy client certificates. */

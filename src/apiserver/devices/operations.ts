@@ -7,7 +7,7 @@ import { GROUP_VERSION, type MountBody, type MountParameters, type MountResult, 
 import { StatusError } from "../../api/status.ts";
 import type { AgentCaller } from "../agents/caller.ts";
 import type { AgentEndpoint, AgentLocator } from "../agents/locator.ts";
-import type { UserInfo } from "../auth/user.ts";
+import type { UserInfo } from "../../api/user.ts";
 import type { PodReader } from "../kube/client.ts";
 import type { Pod } from "../../kube/types.ts";
 import type { ApiserverMetrics } from "../observability/metrics.ts";

@@ -5,7 +5,7 @@ import { API_GROUP, MOUNT_SUBRESOURCE, UNMOUNT_SUBRESOURCE } from "../../api/pub
 import { StatusError } from "../../api/status.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { requireAccess, type Authorizer } from "../auth/authorizer.ts";
-import type { UserInfo } from "../auth/user.ts";
+import type { UserInfo } from "../../api/user.ts";
 import { headerAccess, type ApiserverContext, type ApiserverEnv } from "./env.ts";
 import { isPublicPath } from "./paths.ts";
 

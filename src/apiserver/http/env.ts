@@ -3,7 +3,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { Context } from "hono";
 import type { HeaderAccess } from "../auth/front-proxy.ts";
-import type { UserInfo } from "../auth/user.ts";
+import type { UserInfo } from "../../api/user.ts";
 
 export interface ConnectionInfo {
   /** The client certificate chain, leaf first; empty when none was presented. */

@@ -3,8 +3,9 @@
 // tests replace it with a fake and RBAC can be derived from this file.
 import { StatusError } from "../../api/status.ts";
 import type { AccessAttributes, AccessDecision, AccessReviewer } from "../auth/authorizer.ts";
-import type { TokenReviewer, TokenReviewResult } from "../auth/authenticator.ts";
-import type { UserInfo } from "../auth/user.ts";
+import type { TokenReviewer } from "../auth/authenticator.ts";
+import { reviewToken, type TokenReviewResult } from "../../kube/token-review.ts";
+import type { UserInfo } from "../../api/user.ts";
 import type { KubeConnection } from "../../kube/transport.ts";
 import { failure, KubeApiError, KubeRest, type ListWatchSource, type Selectors } from "../../kube/rest.ts";
 import type { KubeObject, Pod } from "../../kube/types.ts";
@@ -19,9 +20,6 @@ export interface PodReader {
 export interface KubeApi extends PodReader, TokenReviewer, AccessReviewer {
   listWatch<T extends KubeObject>(collectionPath: string, selectors: Selectors): ListWatchSource<T>;
 }
-
-const toUser = (u: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } | undefined): UserInfo | undefined =>
-  u?.username ? { username: u.username, ...(u.uid ? { uid: u.uid } : {}), groups: u.groups ?? [], extra: u.extra ?? {} } : undefined;
 
 export class KubeRestClient implements KubeApi {
   private readonly rest: KubeRest;
@@ -51,14 +49,8 @@ export class KubeRestClient implements KubeApi {
     return (await response.json()) as Pod;
   }
 
-  async reviewToken(token: string, audiences: readonly string[]): Promise<TokenReviewResult> {
-    const what = "creating a TokenReview";
-    const body = { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, ...(audiences.length ? { audiences } : {}) } };
-    const response = await this.call("/apis/authentication.k8s.io/v1/tokenreviews", what, { method: "POST", body: JSON.stringify(body) });
-    if (!response.ok) throw await failure(response, what);
-    const review = (await response.json()) as { status?: { authenticated?: boolean; user?: Parameters<typeof toUser>[0]; error?: string } };
-    const user = toUser(review.status?.user);
-    return { authenticated: review.status?.authenticated === true && user !== undefined, ...(user ? { user } : {}), ...(review.status?.error ? { error: review.status.error } : {}) };
+  reviewToken(token: string, audiences: readonly string[]): Promise<TokenReviewResult> {
+    return reviewToken(this.rest, token, audiences);
   }
 
   async reviewAccess(attributes: AccessAttributes): Promise<AccessDecision> {
