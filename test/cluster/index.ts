@@ -8,11 +8,12 @@
 // flag: on a real node "/kubepods" (cgroupfs) or "/kubepods.slice" (systemd); here each
 // node's root is nested under the cluster's cgroup (node.kubepodsRoot) so test runs and
 // nodes stay apart.
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { startApiServer, type ApiServerHandle } from "./apiserver/index.ts";
 import { kubeConfigFromYaml } from "./node/api.ts";
-import { removeCgroup, type CgroupDriver, type CgroupMode } from "./node/cgroups.ts";
+import { hostCgroupDirs, removeCgroup, type CgroupDriver, type CgroupMode } from "./node/cgroups.ts";
+import { cgroupSubtreeDeepestFirst, rmdirIfPresent } from "../support/cgroupfs.ts";
 import { createNodeDevices, type NodeDevices, type NodeLoopDevice, type SimulatedGpu } from "./node/devices.ts";
 import { startKubelet, type Kubelet } from "./node/kubelet.ts";
 import { startScheduler, type Scheduler } from "./node/scheduler.ts";
@@ -109,7 +110,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     if (failures.length > 0) throw new Error(`stopping cluster ${name}: ${failures.join("; ")}`);
   };
   const stop = () => (stopping ??= teardown());
-  const unregister = registerCleanup(stop, `cluster ${name}`);
+  const unregister = registerCleanup(stop, `cluster ${name}`, {
+    // At process exit the containers' own fallbacks have run `runc delete --force`
+    // (newer registrations go first); what is left is our empty cgroup tree.
+    onExit: () => {
+      for (const dir of hostCgroupDirs(options.cgroupMode, `/${name}`)) {
+        if (!existsSync(dir)) continue;
+        for (const each of cgroupSubtreeDeepestFirst(dir)) {
+          try {
+            rmdirIfPresent(each);
+          } catch {
+            // Still busy: the leftover sweep takes it later.
+          }
+        }
+      }
+    },
+  });
 
   try {
     api = await startApiServer();
