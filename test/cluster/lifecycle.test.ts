@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cleanupAfterAll } from "../support/cleanup.ts";
 import { requireRoot } from "../support/prereqs.ts";
 import { LOOP_RESOURCE, startCluster, type Cluster } from "./index.ts";
-import { createPod, getPod, kubectlOk, waitForPod } from "./testing.ts";
+import { containerIdOf, createPod, getPod, kubectlOk, waitForPod } from "./testing.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "runc", "busybox", "losetup", "cgroup-v1-devices", "cgroup2"]);
@@ -17,6 +17,27 @@ describe.skipIf(!ready)("pod lifecycle on a v1 node with the systemd driver", ()
   afterAll(async () => {
     await cluster?.stop();
   });
+
+  test("QoS classes pick the pod cgroup: Guaranteed directly under kubepods, Burstable in its slice", async () => {
+    await createPod(cluster, { name: "guaranteed", command: ["sleep", "3600"], limits: { cpu: "100m", memory: "64Mi" } });
+    await createPod(cluster, { name: "burstable", command: ["sleep", "3600"], requests: { cpu: "100m" } });
+    await waitForPod(cluster, "guaranteed", "condition=Ready");
+    await waitForPod(cluster, "burstable", "condition=Ready");
+    const root = cluster.nodes[0]?.kubepodsRoot ?? "";
+    expect(root).toEndWith("/kubepods.slice");
+    for (const [name, qos, parent] of [
+      ["guaranteed", "Guaranteed", `${root}/kubepods-pod`],
+      ["burstable", "Burstable", `${root}/kubepods-burstable.slice/kubepods-burstable-pod`],
+    ] as const) {
+      const pod = await getPod(cluster, name);
+      expect(pod.status?.qosClass).toBe(qos);
+      const uid = (pod.metadata?.uid ?? "").replaceAll("-", "_");
+      expect(cluster.nodes[0]?.containerOf("default", name, "main")?.cgroupsPath).toBe(
+        `${parent}${uid}.slice/cri-containerd-${containerIdOf(pod)}.scope`,
+      );
+    }
+    await kubectlOk(cluster, ["delete", "pod", "guaranteed", "burstable", "--grace-period=1"]);
+  }, 60_000);
 
   test("an init container runs to completion before the app container starts", async () => {
     await createPod(cluster, { name: "staged", initCommand: ["sh", "-c", "exit 0"], command: ["sleep", "3600"] });
