@@ -5,7 +5,7 @@ import { annotateGrant, grantAnnotations, readGrant } from "./grant-record.ts";
 import { slavePodSelector } from "./keys.ts";
 
 const DEVICES: MountedDevice[] = [
-  { deviceId: "loop0", resource: "example.com/loop", path: "/dev/example-loop0", type: "b", major: 7, minor: 3, access: "rw", mode: 0o660 },
+  { deviceId: "loop0", resource: "example.com/loop", path: "/dev/example-loop0", type: "b", major: 7, minor: 3, access: "rw", mode: 0o660, uid: 0, gid: 6 },
 ];
 const CONTAINER_ID = "containerd://0123abcd";
 const slave: V1Pod = { metadata: { name: "trainer-dm-loop-x7k2p", namespace: "ml", annotations: { keep: "me" } } };

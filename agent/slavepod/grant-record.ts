@@ -18,6 +18,8 @@ const MountedDeviceSchema: v.GenericSchema<MountedDevice> = v.object({
   minor: Uint,
   access: v.pipe(v.string(), v.regex(/^r?w?m?$/), v.minLength(1)),
   mode: Uint,
+  uid: Uint,
+  gid: Uint,
 });
 
 const SlaveGrantSchema = v.object({

@@ -60,8 +60,10 @@ export interface MountedDevice {
   major: number;
   minor: number;
   access: string;
-  /** Permission bits of the node in the container (those of the host node). */
+  /** Permission bits and owner of the node in the container. */
   mode: number;
+  uid: number;
+  gid: number;
 }
 
 export interface AgentMountResponse {

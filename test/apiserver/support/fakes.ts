@@ -8,7 +8,7 @@ import { buildApp, type AppDependencies, type AppSettings } from "../../../src/a
 import { DelegatingAuthenticator, type TokenReviewer, type TokenReviewResult } from "../../../src/apiserver/auth/authenticator.ts";
 import { CachingAuthorizer, type AccessAttributes, type AccessDecision, type AccessReviewer } from "../../../src/apiserver/auth/authorizer.ts";
 import type { RequestHeaderConfig } from "../../../src/apiserver/auth/front-proxy.ts";
-import type { UserInfo } from "../../../src/apiserver/auth/user.ts";
+import type { UserInfo } from "../../../src/api/user.ts";
 import type { Clock } from "../../../src/clock.ts";
 import type { PodReader } from "../../../src/apiserver/kube/client.ts";
 import type { Pod } from "../../../src/kube/types.ts";
@@ -115,7 +115,7 @@ export const mountResponse = (r: AgentMountRequest): AgentMountResponse => ({
   kind: "MountResult",
   container: r.container ?? "main",
   containerId: "containerd://abc",
-  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666 }],
+  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666, uid: 0, gid: 0 }],
   slavePods: [`${r.pod}-slave-1`],
   message: `mounted 1 device into ${r.namespace}/${r.pod}`,
 });
@@ -123,7 +123,7 @@ export const mountResponse = (r: AgentMountRequest): AgentMountResponse => ({
 export const unmountResponse = (r: AgentUnmountRequest): AgentUnmountResponse => ({
   kind: "UnmountResult",
   container: r.container ?? "main",
-  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666 }],
+  devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666, uid: 0, gid: 0 }],
   slavePods: [`${r.pod}-slave-1`],
   killed: r.force ? [{ pid: 42, comm: "python" }] : [],
   message: `unmounted 1 device from ${r.namespace}/${r.pod}`,
