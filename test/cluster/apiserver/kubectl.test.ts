@@ -119,6 +119,17 @@ describe("kubectl", () => {
     }
   });
 
+  test("typed-client commands send protobuf bodies the server understands", async () => {
+    expect(await ok(["create", "namespace", "k-proto"])).toBe("namespace/k-proto created\n");
+    expect(await ok(["create", "configmap", "cm", "-n", "k-proto", "--from-literal=key=value"])).toBe("configmap/cm created\n");
+    expect(await ok(["create", "secret", "generic", "sec", "-n", "k-proto", "--from-literal=key=value"])).toBe("secret/sec created\n");
+    const cm = JSON.parse(await ok(["get", "configmap", "cm", "-n", "k-proto", "-o", "json"])) as { data: unknown; metadata: Record<string, unknown> };
+    expect(cm.data).toEqual({ key: "value" });
+    expect(cm.metadata["generateName"]).toBeUndefined();
+    const secret = JSON.parse(await ok(["get", "secret", "sec", "-n", "k-proto", "-o", "json"])) as { data: unknown; type: string };
+    expect(secret).toMatchObject({ type: "Opaque", data: { key: Buffer.from("value").toString("base64") } });
+  });
+
   test("discovery lists the served resources", async () => {
     const resources = await ok(["api-resources", "--no-headers", "-o", "name"]);
     for (const name of ["pods", "nodes", "namespaces", "events", "configmaps", "poddisruptionbudgets.policy", "subjectaccessreviews.authorization.k8s.io", "tokenreviews.authentication.k8s.io"]) {

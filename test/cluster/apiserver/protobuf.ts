@@ -199,12 +199,15 @@ function decodeMessage(name: string, bytes: Uint8Array): Record<string, unknown>
     }
     if (MESSAGES[field.type]) {
       const nested = decodeMessage(field.type, reader.take(Number(reader.varint())));
+      // A zero metav1.Time is null in JSON, i.e. absent.
+      if (field.type === "Time" && !nested["seconds"]) continue;
       value = field.type === "Time" ? timeToJson(nested) : nested;
     } else {
       value = scalar(field.type, reader, wireType);
     }
     if (field.repeated) ((out[field.name] ??= []) as unknown[]).push(value);
-    else out[field.name] = value;
+    // Go writes zero values of non-pointer fields; its JSON omits them again (omitempty).
+    else if (value !== "" && value !== 0 && value !== false) out[field.name] = value;
   }
   return out;
 }

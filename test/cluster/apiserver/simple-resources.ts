@@ -215,7 +215,7 @@ export const secretResource = simpleResource({
     for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(v).toString("base64");
     if (Object.keys(data).length > 0) secret["data"] = data;
     delete secret["stringData"];
-    secret["type"] ??= "Opaque";
+    if (!secret["type"]) secret["type"] = "Opaque";
   },
   validate: (o) => validateDataKeys(o, ["data"]),
   table: {
