@@ -225,3 +225,48 @@ describe("kubelets and the scheduler", () => {
     expect(schedulerDeletesNode.status["message"]).toBe('nodes "n1" is forbidden: User "system:kube-scheduler" cannot delete resource "nodes" in API group "" at the cluster scope');
   });
 });
+
+describe("service account tokens (TokenRequest)", () => {
+  test("a bound token authenticates as the service account until its pod is gone", async () => {
+    await t.core.createNamespacedServiceAccount({ namespace: "dev", body: { metadata: { name: "robot" } } });
+    const pod = await t.core.createNamespacedPod({
+      namespace: "dev",
+      body: { metadata: { name: "robot-pod" }, spec: { serviceAccountName: "robot", containers: [{ name: "c", image: "i" }] } },
+    });
+    const request = await t.core.createNamespacedServiceAccountToken({
+      name: "robot",
+      namespace: "dev",
+      body: { spec: { audiences: [], boundObjectRef: { kind: "Pod", apiVersion: "v1", name: "robot-pod", uid: pod.metadata?.uid } } },
+    });
+    const token = request.status?.token ?? "";
+    const [, payload] = token.split(".");
+    expect(JSON.parse(Buffer.from(payload ?? "", "base64url").toString())).toMatchObject({
+      sub: "system:serviceaccount:dev:robot",
+      aud: ["https://kubernetes.default.svc.cluster.local"],
+      "kubernetes.io": { namespace: "dev", pod: { name: "robot-pod", uid: pod.metadata?.uid }, serviceaccount: { name: "robot" } },
+    });
+    const denied = await t.request("GET", "/api/v1/namespaces/dev/secrets", { token });
+    expect(denied.status).toBe(403);
+    expect(denied.json?.["message"]).toBe('secrets is forbidden: User "system:serviceaccount:dev:robot" cannot list resource "secrets" in API group "" in the namespace "dev"');
+    const review = await t.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } });
+    const user = (review.json?.["status"] as { user: { username: string; groups: string[]; extra: Record<string, string[]> } }).user;
+    expect(user.username).toBe("system:serviceaccount:dev:robot");
+    expect(user.groups).toEqual(["system:serviceaccounts", "system:serviceaccounts:dev", "system:authenticated"]);
+    expect(user.extra["authentication.kubernetes.io/pod-name"]).toEqual(["robot-pod"]);
+    await t.core.deleteNamespacedPod({ name: "robot-pod", namespace: "dev" });
+    expect((await t.request("GET", "/api/v1/namespaces/dev/secrets", { token })).status).toBe(401);
+  });
+
+  test("short expirations are rejected; kubectl create token works", async () => {
+    const short = await apiFailure(t.core.createNamespacedServiceAccountToken({ name: "default", namespace: "dev", body: { spec: { audiences: [], expirationSeconds: 60 } } }));
+    expect(short.code).toBe(422);
+    expect(short.status["message"]).toBe('TokenRequest.authentication.k8s.io "default" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes');
+    const created = await t.kubectl(["create", "token", "default", "-n", "dev", "--audience", "https://webhook.example.com"]);
+    expect(created.exitCode).toBe(0);
+    const token = created.stdout.trim();
+    const review = await t.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: ["https://webhook.example.com"] } },
+    });
+    expect((review.json?.["status"] as { user: { username: string } }).user.username).toBe("system:serviceaccount:dev:default");
+  });
+});

@@ -66,15 +66,25 @@ export function withAuthenticatedGroup(user: UserInfo): UserInfo {
   return groups.includes("system:authenticated") ? { ...user, groups } : { ...user, groups: [...groups, "system:authenticated"] };
 }
 
+/** A token the server issued itself; `invalidReason` says why it no longer works, if so. */
+interface IssuedToken {
+  identity: TokenIdentity;
+  invalidReason?: () => string | undefined;
+}
+
 export class Authenticator {
+  private readonly issued = new Map<string, IssuedToken>();
+
   constructor(
     private policy: Policy,
-    private readonly builtinTokens: Record<string, TokenIdentity>,
-  ) {}
+    builtinTokens: Record<string, TokenIdentity>,
+  ) {
+    for (const [token, identity] of Object.entries(builtinTokens)) this.issued.set(token, { identity });
+  }
 
-  /** Registers a token outside the test policy (kubeconfigs minted for components). */
-  addToken(token: string, identity: TokenIdentity): void {
-    this.builtinTokens[token] = identity;
+  /** Registers a token outside the test policy (kubeconfigs, service account tokens). */
+  addToken(token: string, identity: TokenIdentity, invalidReason?: () => string | undefined): void {
+    this.issued.set(token, { identity, invalidReason });
   }
 
   setPolicy(policy: Policy): void {
@@ -87,8 +97,11 @@ export class Authenticator {
 
   /** Token lookup with audience intersection, as TokenReview and request auth do. */
   checkToken(token: string, requestedAudiences: string[]): TokenCheck {
-    const identity = this.builtinTokens[token] ?? this.policy.tokens?.[token];
+    const issued = this.issued.get(token);
+    const identity = issued?.identity ?? this.policy.tokens?.[token];
     if (!identity) return { ok: false, error: "[invalid bearer token, token lookup failed]" };
+    const invalid = issued?.invalidReason?.();
+    if (invalid !== undefined) return { ok: false, error: `[invalid bearer token, ${invalid}]` };
     const wanted = requestedAudiences.length > 0 ? requestedAudiences : [API_SERVER_AUDIENCE];
     const tokenAudiences = identity.audiences ?? [API_SERVER_AUDIENCE];
     const audiences = wanted.filter((a) => tokenAudiences.includes(a));

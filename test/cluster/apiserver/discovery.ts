@@ -64,7 +64,12 @@ export function apiResourceList(group: string, version: string): Record<string, 
     resources.push(entry);
   }
   for (const s of SUBRESOURCES.filter((x) => x.group === group && x.version === version)) {
-    resources.push({ name: s.name, singularName: "", namespaced: s.namespaced, kind: s.kind, verbs: s.verbs });
+    const entry: Record<string, unknown> = { name: s.name, singularName: "", namespaced: s.namespaced };
+    if (s.kindGroup !== undefined) {
+      entry["group"] = s.kindGroup;
+      entry["version"] = s.kindVersion;
+    }
+    resources.push({ ...entry, kind: s.kind, verbs: s.verbs });
   }
   for (const v of VIRTUAL_RESOURCES.filter((x) => x.group === group && x.version === version)) {
     resources.push({ name: v.resource, singularName: v.singularName, namespaced: v.namespaced, kind: v.kind, verbs: ["create"] });

@@ -18,6 +18,7 @@ import { groupVersionOfOpenApiPath, openApiV3Document, openApiV3Index } from "./
 import { STREAMING_RESPONSES } from "./node-http-adapter.ts";
 import { patchTypeOf } from "./patch.ts";
 import { decodeProtobufBody, PROTOBUF_MEDIA_TYPE } from "./protobuf.ts";
+import { createServiceAccountToken } from "./service-account-tokens.ts";
 import { podResource } from "./pods.ts";
 import { builtinGroupVersions, findStored, findVirtual } from "./registry.ts";
 import { apiVersionOf, type ResourceType } from "./resource-type.ts";
@@ -414,6 +415,10 @@ async function handleResource(ctx: ApiServerContext, c: Context<Env>, info: Requ
       default:
         throw methodNotAllowed();
     }
+  }
+  if (subresource === "token" && rt.resource === "serviceaccounts" && namespace !== undefined) {
+    if (method !== "POST") throw methodNotAllowed();
+    return jsonResponse(201, createServiceAccountToken(api, ctx.authenticator, namespace, name, await readJsonBody(c)));
   }
   if (subresource === "binding" && rt === podResource && namespace !== undefined) {
     if (method !== "POST") throw methodNotAllowed();

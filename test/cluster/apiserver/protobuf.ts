@@ -104,6 +104,18 @@ const MESSAGES: Record<string, Message> = {
   NonResourceAttributes: { 1: { name: "path", type: "string" }, 2: { name: "verb", type: "string" } },
   ExtraValue: { 1: { name: "items", type: "string", repeated: true } },
   SelfSubjectReview: { 1: { name: "metadata", type: "ObjectMeta" } },
+  TokenRequest: { 1: { name: "metadata", type: "ObjectMeta" }, 2: { name: "spec", type: "TokenRequestSpec" } },
+  TokenRequestSpec: {
+    1: { name: "audiences", type: "string", repeated: true },
+    3: { name: "boundObjectRef", type: "BoundObjectReference" },
+    4: { name: "expirationSeconds", type: "int64" },
+  },
+  BoundObjectReference: {
+    1: { name: "kind", type: "string" },
+    2: { name: "apiVersion", type: "string" },
+    3: { name: "name", type: "string" },
+    4: { name: "uid", type: "string" },
+  },
   TokenReview: { 1: { name: "metadata", type: "ObjectMeta" }, 2: { name: "spec", type: "TokenReviewSpec" } },
   TokenReviewSpec: { 1: { name: "token", type: "string" }, 2: { name: "audiences", type: "string", repeated: true } },
 };

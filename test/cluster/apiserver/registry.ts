@@ -60,6 +60,16 @@ export const SUBRESOURCES: SubresourceInfo[] = [
   { group: "", version: "v1", name: "pods/binding", kind: "Binding", namespaced: true, verbs: ["create"] },
   { group: "", version: "v1", name: "nodes/status", kind: "Node", namespaced: false, verbs: ["get", "patch", "update"] },
   { group: "", version: "v1", name: "namespaces/status", kind: "Namespace", namespaced: false, verbs: ["get", "patch", "update"] },
+  {
+    group: "",
+    version: "v1",
+    name: "serviceaccounts/token",
+    kind: "TokenRequest",
+    namespaced: true,
+    verbs: ["create"],
+    kindGroup: "authentication.k8s.io",
+    kindVersion: "v1",
+  },
   { group: "policy", version: "v1", name: "poddisruptionbudgets/status", kind: "PodDisruptionBudget", namespaced: true, verbs: ["get", "patch", "update"] },
 ];
 
