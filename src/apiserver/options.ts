@@ -1,10 +1,8 @@
 // `device-mounter apiserver` flags: parsed, then validated with every
 // problem reported at once (as k8s.io/apiserver options do), giving typed
 // options that completion (config.ts) turns into a runnable configuration.
-import { existsSync } from "node:fs";
 import { isIP } from "node:net";
-import { parseArgs } from "node:util";
-import { UsageError } from "../cli/errors.ts";
+import { FlagValidator, flagUsage, parseDuration, parseFlags, type FlagTable, type ParsedFlags } from "../cli/flags.ts";
 import { REQUEST_HEADER_FLAG_DEFAULTS, type RequestHeaderFlags } from "./auth/request-header-config.ts";
 import { dns1123LabelProblems, labelValueProblems, qualifiedNameProblems } from "./validation/names.ts";
 
@@ -53,42 +51,19 @@ const FLAGS = {
   "max-wait-seconds": { type: "string", default: "300", help: "Upper bound of the wait_second parameter." },
   "max-body-bytes": { type: "string", default: "1048576", help: "Larger request bodies are refused with 413." },
   help: { type: "boolean", short: "h", help: "Show this help." },
-} as const;
+} as const satisfies FlagTable;
 
 export function apiserverUsage(): string {
-  const lines = ["Usage: device-mounter apiserver [flags]", "", "Serves device-mounter.io/v1alpha1 as an aggregated Kubernetes API.", "", "Flags:"];
-  for (const [name, flag] of Object.entries(FLAGS)) {
-    const value = flag.type === "string" ? " VALUE" : "";
-    const def = "default" in flag ? ` (default ${JSON.stringify(flag.default)})` : "";
-    lines.push(`  --${name}${value}`, `      ${flag.help}${def}`);
-  }
-  return lines.join("\n");
+  return flagUsage("Usage: device-mounter apiserver [flags]\n\nServes device-mounter.io/v1alpha1 as an aggregated Kubernetes API.", FLAGS);
 }
 
-type ParsedFlags = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]["type"] extends "boolean" ? boolean : string };
+type ApiserverFlags = ParsedFlags<typeof FLAGS>;
 
-export function parseApiserverFlags(argv: string[]): ParsedFlags {
-  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type, ...("short" in f ? { short: f.short } : {}), ...("default" in f ? { default: f.default } : {}) }]));
-  try {
-    const { values, positionals } = parseArgs({ args: argv, options: options as NonNullable<Parameters<typeof parseArgs>[0]>["options"], allowPositionals: true, strict: true });
-    if (positionals.length) throw new UsageError(`unexpected arguments: ${positionals.join(" ")} (see --help)`);
-    return values as ParsedFlags;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`${(e as Error).message} (see --help)`);
-  }
+export function parseApiserverFlags(argv: string[]): ApiserverFlags {
+  return parseFlags(argv, FLAGS);
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Go-style durations ("10s", "1m30s", "500ms"); a bare number is seconds. */
-export function parseDuration(text: string): number | undefined {
-  if (/^[0-9]+(\.[0-9]+)?$/.test(text)) return Number(text) * 1000;
-  if (!/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/.test(text)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * DURATION_UNITS[unit!]!;
-  return total;
-}
+export { parseDuration };
 
 /** k8s label selector requirements: key, !key, key=value, key==value, key!=value, key in (a,b), key notin (a,b). */
 export function labelSelectorProblems(selector: string): string[] {
@@ -120,28 +95,12 @@ const list = (text: string | undefined): string[] | undefined =>
         .filter(Boolean);
 
 /** Checks every flag and reports all problems in one UsageError. */
-export function validateApiserverOptions(flags: ParsedFlags): ApiserverOptions {
-  const problems: string[] = [];
-  const integer = (name: keyof typeof FLAGS, min: number, max: number): number => {
-    const text = String(flags[name] ?? "");
-    if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
-      problems.push(`--${name} ${JSON.stringify(text)} must be a whole number from ${min} to ${max}`);
-      return min;
-    }
-    return Number(text);
-  };
-  const duration = (name: keyof typeof FLAGS): number => {
-    const text = String(flags[name] ?? "");
-    const ms = parseDuration(text);
-    if (ms === undefined) problems.push(`--${name} ${JSON.stringify(text)} is not a duration such as 10s, 1m or 500ms`);
-    return ms ?? 0;
-  };
-  const file = (name: keyof typeof FLAGS): string | undefined => {
-    const path = flags[name] as string | undefined;
-    if (path === undefined) return undefined;
-    if (path === "" || !existsSync(path)) problems.push(`--${name} ${JSON.stringify(path)} does not exist`);
-    return path;
-  };
+export function validateApiserverOptions(flags: ApiserverFlags): ApiserverOptions {
+  const check = new FlagValidator(flags);
+  const { problems } = check;
+  const integer = check.integer.bind(check);
+  const duration = check.duration.bind(check);
+  const file = check.file.bind(check);
 
   const securePort = integer("secure-port", 0, 65535);
   const bindAddress = flags["bind-address"] ?? "";
@@ -181,7 +140,7 @@ export function validateApiserverOptions(flags: ParsedFlags): ApiserverOptions {
   const maxWaitSeconds = integer("max-wait-seconds", 1, 86_400);
   const maxBodyBytes = integer("max-body-bytes", 1024, 64 * 1024 * 1024);
 
-  if (problems.length) throw new UsageError(`invalid flags:\n  - ${problems.join("\n  - ")}`);
+  check.done();
   return {
     securePort,
     bindAddress,

@@ -1,0 +1,204 @@
+// Mount and unmount for pods on this node: slave pods get the devices
+// legitimately allocated (scheduler + device plugin), the kubelet's
+// PodResources API says which, and the device layer grants them to the
+// target container. Whatever fails after the slave pod exists is undone.
+import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
+import type { AgentMountRequest, AgentMountResponse, AgentUnmountRequest, AgentUnmountResponse, MountedDevice } from "../../src/api/agent.ts";
+import { StatusError } from "../../src/api/status.ts";
+import type { Logger } from "../../src/observability/log.ts";
+import type { ContainerCgroupOptions } from "../cgroup/container-cgroup.ts";
+import { findContainerCgroup, firstPid } from "../cgroup/container-cgroup.ts";
+import { DeviceBusyError, readGrants, setGrants, type ContainerTarget, type DeviceSpec } from "../container/grants.ts";
+import type { GrantedDevice } from "../container/record.ts";
+import type { DeviceTypeRegistry } from "../devicetypes/registry.ts";
+import type { DeviceType, HostDeviceNode } from "../devicetypes/types.ts";
+import type { AgentKube } from "../kube/client.ts";
+import { devicesOf, type PodResourcesClient } from "../podresources/client.ts";
+import { buildSlavePod, HOLD_CONTAINER } from "../slavepod/build.ts";
+import { grantAnnotations, readGrant } from "../slavepod/grant-record.ts";
+import { slavePodSelector } from "../slavepod/keys.ts";
+import { ContainerLocks } from "./container-lock.ts";
+import { containerTarget, requireRunning, resolveContainer } from "./target.ts";
+import { waitForSlave } from "./wait-slave.ts";
+
+export interface MountServiceOptions {
+  nodeName: string;
+  /** The agent's own image, which slave pods run (`device-mounter hold`). */
+  image: string;
+  kube: AgentKube;
+  registry: DeviceTypeRegistry;
+  podResources: PodResourcesClient;
+  cgroup: ContainerCgroupOptions;
+  logger: Logger;
+  locks?: ContainerLocks;
+  now?: () => number;
+  /** How long a forced unmount lets processes end after SIGTERM. */
+  killGraceMs?: number;
+}
+
+const asSpec = (d: GrantedDevice | MountedDevice): DeviceSpec => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid });
+
+const mounted = (node: HostDeviceNode, resource: string, deviceId: string): MountedDevice => ({
+  deviceId,
+  resource,
+  path: node.containerPath,
+  type: node.type,
+  major: node.major,
+  minor: node.minor,
+  access: node.access,
+  mode: node.mode,
+  uid: node.uid,
+  gid: node.gid,
+});
+
+const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+export class MountService {
+  private readonly locks: ContainerLocks;
+  private readonly now: () => number;
+
+  constructor(private readonly options: MountServiceOptions) {
+    this.locks = options.locks ?? new ContainerLocks();
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The pod as the request named it: it must exist, be the same incarnation, and be on this node. */
+  private async owner(namespace: string, name: string, uid: string): Promise<V1Pod> {
+    const pod = await this.options.kube.getPod(namespace, name);
+    if (!pod) throw new StatusError("NotFound", `pods "${name}" not found`, { name, kind: "pods" });
+    if (uid && pod.metadata?.uid !== uid) throw new StatusError("Conflict", `pod ${namespace}/${name} was replaced (uid ${pod.metadata?.uid}, expected ${uid})`);
+    if (pod.spec?.nodeName !== this.options.nodeName) {
+      throw new StatusError("Conflict", `pod ${namespace}/${name} is not on node ${this.options.nodeName} (it is on ${pod.spec?.nodeName ?? "no node yet"})`);
+    }
+    return pod;
+  }
+
+  async mount(request: AgentMountRequest): Promise<AgentMountResponse> {
+    const deadline = this.now() + request.timeoutSeconds * 1000;
+    const { kube, registry } = this.options;
+    const owner = await this.owner(request.namespace, request.pod, request.podUid);
+    const container = resolveContainer(owner, request.container);
+    requireRunning(owner, container);
+    const type = registry.get(request.deviceType);
+    const node = await kube.getNode(this.options.nodeName);
+    registry.validateResources(type, request.resources, (node.status?.allocatable ?? {}) as Record<string, string>);
+    const slave = buildSlavePod({
+      owner,
+      container: container.name,
+      deviceType: type.name,
+      resources: request.resources,
+      nodeName: this.options.nodeName,
+      image: this.options.image,
+      labels: request.labels,
+      annotations: request.annotations,
+      patches: request.patches,
+      index: 0,
+    });
+
+    const release = await this.locks.acquire(`${owner.metadata!.uid}/${container.name}`, Math.max(0, deadline - this.now()), `container ${container.name} of pod ${podName(owner)}`);
+    try {
+      const created = await kube.createPod(owner.metadata!.namespace!, slave);
+      const slaveName = created.metadata!.name!;
+      try {
+        const running = await waitForSlave(kube, created, deadline, this.now);
+        const devices = await this.allocatedDevices(running, type);
+        const target = containerTarget(owner, container.containerId, this.options.cgroup);
+        const before = readGrants(target).record.devices.map(asSpec);
+        const paths = new Set(devices.map((d) => d.path));
+        await setGrants(target, [...before.filter((d) => !paths.has(d.path)), ...devices.map(asSpec)]);
+        try {
+          await kube.patchPodAnnotations(owner.metadata!.namespace!, slaveName, grantAnnotations(devices, container.containerId));
+        } catch (e) {
+          await setGrants(target, before);
+          throw e;
+        }
+        const message = `mounted ${devices.map((d) => `${d.path} (${d.resource} ${d.deviceId})`).join(", ")} into container ${container.name}`;
+        await this.event(owner, "Normal", "DeviceMounted", `${message} for ${request.user}`);
+        this.options.logger.info("mounted", { pod: podName(owner), container: container.name, deviceType: type.name, slavePod: slaveName, user: request.user });
+        return { kind: "MountResult", container: container.name, containerId: container.containerId, devices, slavePods: [slaveName], message };
+      } catch (e) {
+        await kube.deletePod(owner.metadata!.namespace!, slaveName, created.metadata?.uid).catch((cleanup) =>
+          this.options.logger.error("could not delete the slave pod of a failed mount", { slavePod: slaveName, error: cleanup }),
+        );
+        await this.event(owner, "Warning", "DeviceMountFailed", `mounting ${type.name} into container ${container.name} failed: ${(e as Error).message}`);
+        throw e;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** The host nodes of the devices the kubelet allocated to the slave pod, as the device type maps them. */
+  private async allocatedDevices(slave: V1Pod, type: DeviceType): Promise<MountedDevice[]> {
+    const name = podName(slave);
+    const resources = await this.options.podResources.get(slave.metadata!.namespace!, slave.metadata!.name!);
+    if (!resources) throw new StatusError("ServiceUnavailable", `the kubelet's PodResources API does not know slave pod ${name} yet`);
+    const holdId = slave.status?.containerStatuses?.find((s) => s.name === HOLD_CONTAINER)?.containerID;
+    const slaveRoot = holdId ? `/proc/${firstPid(findContainerCgroup({ podUid: slave.metadata!.uid!, qosClass: "Guaranteed", containerId: holdId }, this.options.cgroup))}/root` : undefined;
+    const devices: MountedDevice[] = [];
+    for (const { resource, deviceIds } of devicesOf(resources, HOLD_CONTAINER)) {
+      if (!type.resources.includes(resource)) continue;
+      for (const [index, deviceId] of deviceIds.entries()) {
+        const nodes = await type.devicesFor(resource, deviceId, { index, ...(slaveRoot ? { slaveRoot } : {}) });
+        devices.push(...nodes.map((n) => mounted(n, resource, deviceId)));
+      }
+    }
+    if (devices.length === 0) throw new StatusError("InternalError", `the kubelet reports no ${type.resources.join("/")} devices for slave pod ${name}`);
+    for (const companion of type.companions?.() ?? []) {
+      if (!devices.some((d) => d.path === companion.containerPath)) devices.push(mounted(companion, type.name, "companion"));
+    }
+    return devices;
+  }
+
+  async unmount(request: AgentUnmountRequest): Promise<AgentUnmountResponse> {
+    const deadline = this.now() + request.timeoutSeconds * 1000;
+    const { kube, registry } = this.options;
+    const owner = await this.owner(request.namespace, request.pod, request.podUid);
+    const container = resolveContainer(owner, request.container);
+    const type = registry.get(request.deviceType);
+    const release = await this.locks.acquire(`${owner.metadata!.uid}/${container.name}`, Math.max(0, deadline - this.now()), `container ${container.name} of pod ${podName(owner)}`);
+    try {
+      const slaves = await kube.listPods(owner.metadata!.namespace!, slavePodSelector({ ownerUid: owner.metadata!.uid!, container: container.name, deviceType: type.name }));
+      if (slaves.length === 0) throw new StatusError("NotFound", `no ${type.name} devices are mounted in container ${container.name} of pod ${podName(owner)}`);
+      const devices = slaves.flatMap((s) => readGrant(s).grant?.devices ?? []);
+      let killed: Array<{ pid: number; comm: string }> = [];
+      if (container.containerId) {
+        // A container that is not running has no grants left to revoke.
+        const target = containerTarget(owner, container.containerId, this.options.cgroup);
+        const paths = new Set(devices.map((d) => d.path));
+        const keep = readGrants(target).record.devices.filter((d) => !paths.has(d.path)).map(asSpec);
+        try {
+          const result = await setGrants(target, keep, { force: request.force, graceMs: this.options.killGraceMs ?? 5000 });
+          killed = result.killed.map((h) => ({ pid: h.pid, comm: h.comm }));
+        } catch (e) {
+          if (e instanceof DeviceBusyError) throw new StatusError("Conflict", `${e.message} (unmount with force=1 to end them)`);
+          throw e;
+        }
+      }
+      for (const s of slaves) await kube.deletePod(s.metadata!.namespace!, s.metadata!.name!, s.metadata?.uid);
+      const message = `unmounted ${devices.map((d) => d.path).join(", ") || "nothing"} from container ${container.name}${killed.length ? `, ending ${killed.map((k) => `pid ${k.pid} (${k.comm})`).join(", ")}` : ""}`;
+      await this.event(owner, "Normal", "DeviceUnmounted", `${message} for ${request.user}`);
+      return { kind: "UnmountResult", container: container.name, devices, slavePods: slaves.map((s) => s.metadata!.name!), killed, message };
+    } finally {
+      release();
+    }
+  }
+
+  private async event(pod: V1Pod, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    const now = new Date(this.now()).toISOString();
+    const event = {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { generateName: `${pod.metadata!.name}.`, namespace: pod.metadata!.namespace },
+      involvedObject: { apiVersion: "v1", kind: "Pod", name: pod.metadata!.name, namespace: pod.metadata!.namespace, uid: pod.metadata!.uid },
+      reason,
+      message: message.slice(0, 1024),
+      type,
+      source: { component: "device-mounter-agent", host: this.options.nodeName },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    } as unknown as CoreV1Event;
+    await this.options.kube.createEvent(pod.metadata!.namespace!, event).catch((e) => this.options.logger.warn("could not record an event", { reason, error: e }));
+  }
+}

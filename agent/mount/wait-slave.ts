@@ -1,0 +1,79 @@
+// Waits, by watch, for a slave pod to run: that is when the scheduler has
+// placed it and the kubelet has had the device plugin allocate its devices.
+import type { V1Pod } from "@kubernetes/client-node";
+import { StatusError } from "../../src/api/status.ts";
+import type { AgentKube } from "../kube/client.ts";
+
+type Verdict = { done: true } | { done: false; failure?: StatusError };
+
+const slaveName = (pod: V1Pod) => `slave pod ${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/** What a slave pod's state means for the mount waiting on it. */
+export function judgeSlave(pod: V1Pod): Verdict {
+  const phase = pod.status?.phase;
+  if (phase === "Running") return { done: true };
+  if (phase === "Failed" || phase === "Succeeded") {
+    const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(": ");
+    return { done: false, failure: new StatusError("Conflict", `${slaveName(pod)} ended (${phase}${why ? `: ${why}` : ""}) before its devices could be mounted`) };
+  }
+  const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
+  if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
+    return { done: false, failure: new StatusError("Conflict", `no devices for this mount: the scheduler cannot place its ${slaveName(pod)}: ${scheduled.message ?? "Unschedulable"}`) };
+  }
+  return { done: false };
+}
+
+function describeWait(pod: V1Pod): string {
+  const waiting = pod.status?.containerStatuses?.find((s) => s.state?.waiting)?.state?.waiting;
+  return [pod.status?.phase ?? "Pending", waiting?.reason, waiting?.message].filter(Boolean).join(", ");
+}
+
+/**
+ * Resolves with the running slave pod; rejects with the scheduler's or the
+ * kubelet's reason, or 504 when `deadline` (ms since the epoch) passes.
+ */
+export async function waitForSlave(kube: AgentKube, created: V1Pod, deadline: number, now: () => number = Date.now): Promise<V1Pod> {
+  const namespace = created.metadata!.namespace!;
+  const name = created.metadata!.name!;
+  let latest = created;
+  let version = created.metadata?.resourceVersion ?? "";
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - now()));
+  try {
+    while (!controller.signal.aborted) {
+      const verdict = judgeSlave(latest);
+      if (verdict.done) return latest;
+      if (verdict.failure) throw verdict.failure;
+      try {
+        for await (const event of kube.watchPod(namespace, name, version, controller.signal)) {
+          if (event.type === "ERROR") throw new Error(event.object.message ?? "watch error");
+          if (event.type === "BOOKMARK") {
+            version = event.object.metadata?.resourceVersion ?? version;
+            continue;
+          }
+          if (event.type === "DELETED") throw new StatusError("Conflict", `${slaveName(created)} was deleted before its devices could be mounted`);
+          latest = event.object as V1Pod;
+          version = latest.metadata?.resourceVersion ?? version;
+          const next = judgeSlave(latest);
+          if (next.done) return latest;
+          if (next.failure) throw next.failure;
+        }
+      } catch (e) {
+        if (e instanceof StatusError || controller.signal.aborted) throw e;
+        // The watch broke (or its resource version expired): read the pod again and watch from there.
+        const fresh = await kube.getPod(namespace, name);
+        if (!fresh) throw new StatusError("Conflict", `${slaveName(created)} was deleted before its devices could be mounted`);
+        latest = fresh;
+        version = fresh.metadata?.resourceVersion ?? "";
+      }
+    }
+    throw new StatusError("Timeout", `timed out waiting for ${slaveName(created)} to run (${describeWait(latest)}); raise wait_second or check the node's device plugin`);
+  } catch (e) {
+    if (controller.signal.aborted && !(e instanceof StatusError && e.reason !== "Timeout")) {
+      throw new StatusError("Timeout", `timed out waiting for ${slaveName(created)} to run (${describeWait(latest)}); raise wait_second or check the node's device plugin`);
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
