@@ -11,8 +11,8 @@ import type { RequestHeaderConfig } from "./auth/front-proxy.ts";
 import { requestHeaderConfigFromFlags } from "./auth/request-header-config.ts";
 import { loadKubeConfig } from "../kube/transport.ts";
 import { DEFAULT_AGENT_TOKEN_FILE, type ApiserverOptions } from "./options.ts";
-import { readCertificatePair } from "./server/certificates.ts";
-import { selfSignedCertificate, type CertificatePair } from "./server/self-signed.ts";
+import { readCertificatePair } from "../tls/certificates.ts";
+import { selfSignedCertificate, type CertificatePair } from "../tls/self-signed.ts";
 
 /** Added to wait_second so that the agent's own timeout, and its rollback, come before ours. */
 export const AGENT_DEADLINE_MARGIN_MS = 5_000;

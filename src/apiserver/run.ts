@@ -18,8 +18,8 @@ import { kubeConnection } from "../kube/transport.ts";
 import type { ConfigMap, Pod } from "../kube/types.ts";
 import type { Logger } from "../observability/log.ts";
 import { apiserverMetrics } from "./observability/metrics.ts";
-import { checkCertificatePair } from "./server/certificates.ts";
-import { pollFiles } from "./server/file-poller.ts";
+import { checkCertificatePair } from "../tls/certificates.ts";
+import { pollFiles } from "../tls/file-poller.ts";
 import { startSecureServer } from "./server/https-server.ts";
 
 export interface RunOptions {

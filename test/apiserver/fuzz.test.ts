@@ -132,7 +132,7 @@ test(`${REQUESTS} malformed requests: no 5xx, no crash, still serving (seed ${SE
 test("malformed bytes on the TLS connection: the server answers or closes, and keeps serving", async () => {
   const { connect } = await import("node:tls");
   const { startSecureServer } = await import("../../src/apiserver/server/https-server.ts");
-  const { selfSignedCertificate } = await import("../../src/apiserver/server/self-signed.ts");
+  const { selfSignedCertificate } = await import("../../src/tls/self-signed.ts");
   const { jsonLogger } = await import("../../src/observability/log.ts");
   const { httpsCall } = await import("./support/https-client.ts");
   const r = prng(SEED + 1);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { selfSignedCertificate } from "../../src/apiserver/server/self-signed.ts";
+import { selfSignedCertificate } from "../../src/tls/self-signed.ts";
 import { makeTempDir, type TempDir } from "../support/tempdir.ts";
 
 let dir: TempDir;

@@ -7,7 +7,7 @@ import type { AgentMountRequest } from "../../src/api/agent.ts";
 import type { RequestHeaderConfig } from "../../src/apiserver/auth/front-proxy.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { startSecureServer, type SecureServer } from "../../src/apiserver/server/https-server.ts";
-import { selfSignedCertificate, type CertificatePair } from "../../src/apiserver/server/self-signed.ts";
+import { selfSignedCertificate, type CertificatePair } from "../../src/tls/self-signed.ts";
 import { CertFactory, type Issued } from "./support/certs.ts";
 import { ALICE_TOKEN, GPU_BODY, mountResponse, ScriptedAgentCaller, standardKube, testApp } from "./support/fakes.ts";
 import { httpsCall } from "./support/https-client.ts";

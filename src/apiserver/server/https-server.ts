@@ -12,7 +12,7 @@ import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { StatusError } from "../../api/status.ts";
 import type { ConnectionInfo } from "../http/env.ts";
 import type { Logger } from "../../observability/log.ts";
-import type { CertificatePair } from "./self-signed.ts";
+import type { CertificatePair } from "../../tls/self-signed.ts";
 
 export type FetchHandler = (request: Request, connection: ConnectionInfo) => Response | Promise<Response>;
 
