@@ -97,6 +97,17 @@ describe("authorization", () => {
     expect(binding.json?.["message"]).toBe('pods "hidden" is forbidden: User "bob" cannot create resource "pods/binding" in API group "" in the namespace "dev"');
   });
 
+  test("impersonation needs the impersonate verb, then runs as the impersonated user", async () => {
+    const asBob = await t.kubectl(["get", "pods", "-n", "dev", "--as", "bob", "--as-group", "viewers"]);
+    expect(asBob.exitCode).toBe(1);
+    expect(asBob.stderr).toBe('Error from server (Forbidden): pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "dev"\n');
+    const byAlice = await t.request("GET", "/api/v1/namespaces/dev/pods", { token: "alice-token", accept: "application/json" });
+    expect(byAlice.status).toBe(200);
+    const res = await fetch(`${t.server.httpUrl}/api/v1/namespaces/dev/pods`, { headers: { Authorization: "Bearer alice-token", "Impersonate-User": "admin" } });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { message: string }).message).toBe('users "admin" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope');
+  });
+
   test("setPolicy takes effect for the next request", async () => {
     const path = "/api/v1/namespaces/kube-public/configmaps";
     expect((await t.request("GET", path, { token: "bob-token" })).status).toBe(403);

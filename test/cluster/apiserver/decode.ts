@@ -80,6 +80,17 @@ function firstNonBase64(text: string): number | undefined {
   return undefined;
 }
 
+/**
+ * metav1.Time is stored with second precision and MicroTime with microseconds, both in
+ * UTC: what a client sent comes back the way Go re-encodes it.
+ */
+function formatGoTime(text: string, micro: boolean): string {
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  const fraction = m?.[2] ?? "";
+  const utc = new Date(Date.parse(`${m?.[1] ?? ""}${m?.[3] ?? "Z"}`)).toISOString().slice(0, 19);
+  return micro ? `${utc}.${fraction.padEnd(6, "0").slice(0, 6)}Z` : `${utc}Z`;
+}
+
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 class DecodeWalker {
@@ -113,11 +124,14 @@ class DecodeWalker {
         if ((format === "int32" || format === "int64") && !Number.isInteger(value)) return fail();
         return value;
       case "Date":
+      case "V1MicroTime": {
         if (typeof value !== "string") return fail();
         if (!RFC3339.test(value)) {
           this.typeError = `parsing time "${value}" as "2006-01-02T15:04:05Z07:00": cannot parse "${value}" as "2006"`;
+          return value;
         }
-        return value;
+        return formatGoTime(value, type === "V1MicroTime");
+      }
       case "IntOrString":
         return typeof value === "string" || (typeof value === "number" && Number.isInteger(value)) ? value : fail();
     }
@@ -131,7 +145,8 @@ class DecodeWalker {
       if (typeof value !== "object" || Array.isArray(value)) return fail();
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        out[k] = this.walk(v, mapValue, "", path, parentStruct);
+        // A map's format ("byte" for Secret data) applies to its values.
+        out[k] = this.walk(v, mapValue, format, path, parentStruct);
       }
       return out;
     }

@@ -10,6 +10,7 @@ import {
   type UserInfo,
 } from "./auth.ts";
 import { bindPod } from "./binding.ts";
+import { impersonatedUser } from "./impersonation.ts";
 import { admitNodeRestriction } from "./bootstrap-policy.ts";
 import { parseFieldValidation, parseJson } from "./decode.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
@@ -216,6 +217,7 @@ export function createApiApp(ctx: ApiServerContext): Hono<Env> {
     } else if (c.env.peer?.kind === "certificate") {
       user = c.env.peer.user;
     }
+    if (user) user = impersonatedUser(ctx.authenticator.currentPolicy, user, c.req.raw.headers) ?? user;
     const publicPath = isPublicPath(c.req.method, url.pathname);
     if (!user && !publicPath) throw unauthorized();
     const effective = user ?? ANONYMOUS;

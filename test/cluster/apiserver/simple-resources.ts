@@ -34,7 +34,11 @@ interface SimpleResourceSpec {
   allowCreateOnUpdate?: boolean;
   returnDeletedObject?: boolean;
   validate?: (obj: KubeObject) => FieldError[];
+  /** Extra rules for updates, on top of `validate`. */
+  validateUpdate?: (obj: KubeObject, old: KubeObject) => FieldError[];
   prepareForCreate?: (obj: KubeObject) => void;
+  /** Applied on every decode (defaulting and v1 conversion quirks). */
+  normalize?: (obj: KubeObject) => void;
   table?: TableConvertor;
 }
 
@@ -65,8 +69,9 @@ function simpleResource(s: SimpleResourceSpec): ResourceType {
     allowCreateOnUpdate: s.allowCreateOnUpdate ?? false,
     returnDeletedObject: s.returnDeletedObject ?? false,
     prepareForCreate: s.prepareForCreate,
+    normalize: s.normalize,
     validate: s.validate,
-    validateUpdate: s.validate,
+    validateUpdate: (obj, old) => [...(s.validate?.(obj) ?? []), ...(s.validateUpdate?.(obj, old) ?? [])],
     table: s.table ?? DEFAULT_TABLE,
   };
 }
@@ -85,6 +90,15 @@ function validateDataKeys(obj: KubeObject, fields: string[]): FieldError[] {
       seen.add(key);
     }
   }
+  return errs;
+}
+
+/** `immutable: true` ConfigMaps and Secrets keep their data forever. */
+function validateImmutableData(obj: KubeObject, old: KubeObject, fields: string[]): FieldError[] {
+  if (old["immutable"] !== true) return [];
+  const message = "field is immutable when `immutable` is set";
+  const errs = fields.filter((f) => JSON.stringify(obj[f] ?? {}) !== JSON.stringify(old[f] ?? {})).map((f) => fieldError.forbidden(f, message));
+  if (obj["immutable"] !== true) errs.push(fieldError.forbidden("immutable", message));
   return errs;
 }
 
@@ -193,6 +207,7 @@ export const configMapResource = simpleResource({
   schema: ConfigMap,
   shortNames: ["cm"],
   validate: (o) => validateDataKeys(o, ["data", "binaryData"]),
+  validateUpdate: (o, old) => validateImmutableData(o, old, ["data", "binaryData"]),
   table: {
     columns: [NAME_COLUMN, { name: "Data", type: "integer", description: "Number of data entries" }, AGE_COLUMN],
     cells: (o, now) => [o.metadata.name ?? "", dataCount(o, ["data", "binaryData"]), age(o.metadata.creationTimestamp, now)],
@@ -208,8 +223,8 @@ export const secretResource = simpleResource({
   typeName: "V1Secret",
   schema: Secret,
   extraFieldSelectors: { type: (o) => str(o["type"]) },
-  prepareForCreate(secret) {
-    // stringData is write-only: merged into data (base64) and dropped.
+  normalize(secret) {
+    // stringData is write-only: merged into data (base64) and dropped, on every write.
     const stringData = (secret["stringData"] ?? {}) as Record<string, string>;
     const data = (secret["data"] ?? {}) as Record<string, string>;
     for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(v).toString("base64");
@@ -218,6 +233,11 @@ export const secretResource = simpleResource({
     if (!secret["type"]) secret["type"] = "Opaque";
   },
   validate: (o) => validateDataKeys(o, ["data"]),
+  validateUpdate(o, old) {
+    const errs = validateImmutableData(o, old, ["data"]);
+    if (o["type"] !== old["type"]) errs.push(fieldError.invalid("type", o["type"] ?? "", "field is immutable"));
+    return errs;
+  },
   table: {
     columns: [
       NAME_COLUMN,
