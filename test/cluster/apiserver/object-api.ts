@@ -157,7 +157,7 @@ export class ObjectApi implements StoreReader {
       if (requested > current) throw tooLargeResourceVersion(requested, current);
       if (opts.resourceVersionMatch === "Exact") {
         revision = requested;
-        objects = this.store.listAt(rt.bucket, namespace, requested, `too old resource version: ${requested} (${this.store.oldestAvailableRevision})`);
+        objects = this.store.listAt(rt.bucket, namespace, requested, `too old resource version: ${requested} (${this.store.oldestAvailableRevision(rt.bucket) + 1})`);
       } else objects = this.store.list(rt.bucket, namespace);
     } else {
       if (opts.resourceVersionMatch !== undefined && opts.resourceVersionMatch !== "" && opts.resourceVersion === undefined) {

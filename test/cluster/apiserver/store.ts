@@ -1,5 +1,6 @@
 // An etcd-like in-memory store: one global revision that every write bumps, a bounded
-// event history (the "watch cache"/compaction window) and snapshot reads within it.
+// event history per resource (like kube's per-resource watch cache) and snapshot reads
+// within it.
 import { expired } from "./status.ts";
 
 export interface OwnerReference {
@@ -58,10 +59,11 @@ function keyOf(obj: KubeObject): string {
 
 export class ObjectStore {
   private revision = 1;
-  /** Every event with revision > compactedRevision is still in history. */
-  private compactedRevision = 0;
   private readonly buckets = new Map<string, Map<string, KubeObject>>();
-  private readonly history: StoreEvent[] = [];
+  /** Recent events of each bucket, at most historyLimit. */
+  private readonly histories = new Map<string, StoreEvent[]>();
+  /** Per bucket: every event with a revision above this one is still in its history. */
+  private readonly compactedRevisions = new Map<string, number>();
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private readonly pendingEvents: StoreEvent[] = [];
   private dispatching = false;
@@ -72,8 +74,18 @@ export class ObjectStore {
     return this.revision;
   }
 
-  get oldestAvailableRevision(): number {
-    return this.compactedRevision;
+  /** The revision a bucket's history starts after: older starting points are gone. */
+  oldestAvailableRevision(bucket: string): number {
+    return this.compactedRevisions.get(bucket) ?? 0;
+  }
+
+  private historyOf(bucket: string): StoreEvent[] {
+    let h = this.histories.get(bucket);
+    if (!h) {
+      h = [];
+      this.histories.set(bucket, h);
+    }
+    return h;
   }
 
   private bucket(name: string): Map<string, KubeObject> {
@@ -109,13 +121,13 @@ export class ObjectStore {
   /** The bucket as it was at `revision`, rebuilt by undoing later events. */
   listAt(bucket: string, namespace: string | undefined, revision: number, expiredMessage: string): KubeObject[] {
     if (revision >= this.revision) return this.list(bucket, namespace);
-    if (revision < this.compactedRevision) throw expired(expiredMessage);
+    if (revision < this.oldestAvailableRevision(bucket)) throw expired(expiredMessage);
     const state = new Map<string, KubeObject>();
     for (const obj of this.bucket(bucket).values()) state.set(keyOf(obj), obj);
-    for (let i = this.history.length - 1; i >= 0; i--) {
-      const event = this.history[i];
+    const history = this.historyOf(bucket);
+    for (let i = history.length - 1; i >= 0; i--) {
+      const event = history[i];
       if (!event || event.revision <= revision) break;
-      if (event.bucket !== bucket) continue;
       const key = keyOf(event.object);
       if (event.previous) state.set(key, event.previous);
       else state.delete(key);
@@ -126,10 +138,12 @@ export class ObjectStore {
       .sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
   }
 
-  /** Events after `revision`, or undefined when some of them were compacted away. */
-  eventsSince(revision: number): StoreEvent[] | undefined {
-    if (revision < this.compactedRevision) return undefined;
-    return this.history.filter((e) => e.revision > revision).map((e) => structuredClone(e));
+  /** A bucket's events after `revision`, or undefined when some were compacted away. */
+  eventsSince(bucket: string, revision: number): StoreEvent[] | undefined {
+    if (revision < this.oldestAvailableRevision(bucket)) return undefined;
+    return this.historyOf(bucket)
+      .filter((e) => e.revision > revision)
+      .map((e) => structuredClone(e));
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {
@@ -164,10 +178,11 @@ export class ObjectStore {
   }
 
   private record(event: StoreEvent): void {
-    this.history.push(event);
-    while (this.history.length > this.historyLimit) {
-      const dropped = this.history.shift();
-      if (dropped) this.compactedRevision = dropped.revision;
+    const history = this.historyOf(event.bucket);
+    history.push(event);
+    while (history.length > this.historyLimit) {
+      const dropped = history.shift();
+      if (dropped) this.compactedRevisions.set(event.bucket, dropped.revision);
     }
     // A listener that writes (a controller) must not make other listeners see the
     // later event first: writes made while dispatching are delivered afterwards, in order.

@@ -45,6 +45,13 @@ async function rawWatch(path: string): Promise<{ status: number; events(done: (e
   };
 }
 
+/** Enough writes to one pod to push older pod events out of the history window. */
+async function churnPod(name: string, namespace: string): Promise<void> {
+  for (let i = 0; i < HISTORY + 5; i++) {
+    await t.core.patchNamespacedPod({ name, namespace, body: [{ op: "add", path: "/metadata/annotations", value: { churn: String(i) } }] });
+  }
+}
+
 const createPod = (name: string, namespace = "default", labels?: Record<string, string>) =>
   t.core.createNamespacedPod({ namespace, body: podManifest(name, labels ? { metadata: { labels } } : {}) as V1Pod });
 
@@ -104,9 +111,7 @@ describe("raw watch streams", () => {
   test("a resourceVersion older than the history window gets a 410 Expired ERROR event", async () => {
     const old = await createPod("expired-0");
     const oldRv = Number(old.metadata?.resourceVersion);
-    for (let i = 0; i < HISTORY + 5; i++) {
-      await t.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: `churn-${i}` } } });
-    }
+    await churnPod("expired-0", "default");
     const w = await rawWatch(`/api/v1/pods?watch=1&resourceVersion=${oldRv}`);
     expect(w.status).toBe(200);
     const events = await w.events((e) => e.length >= 1);
@@ -126,14 +131,24 @@ describe("raw watch streams", () => {
     expect(exact.json?.["reason"]).toBe("Expired");
   });
 
+  test("the history window is per resource: churn elsewhere does not expire a pod watch", async () => {
+    const pod = await createPod("calm");
+    for (let i = 0; i < HISTORY + 5; i++) {
+      await t.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: `churn-${i}` } } });
+    }
+    await t.core.deleteNamespacedPod({ name: "calm", namespace: "default" });
+    const w = await rawWatch(`/api/v1/namespaces/default/pods?watch=1&resourceVersion=${pod.metadata?.resourceVersion}`);
+    const events = await w.events((e) => e.length >= 1);
+    w.close();
+    expect(events.map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(["DELETED calm"]);
+  });
+
   test("a continue token older than the history window is 410 Expired", async () => {
     await t.core.createNamespace({ body: { metadata: { name: "w-continue" } } });
     for (const i of [1, 2, 3]) await createPod(`c-${i}`, "w-continue");
     const first = await t.request("GET", "/api/v1/namespaces/w-continue/pods?limit=1");
     const token = (first.json?.["metadata"] as { continue: string }).continue;
-    for (let i = 0; i < HISTORY + 5; i++) {
-      await t.core.createNamespacedConfigMap({ namespace: "w-continue", body: { metadata: { name: `churn-${i}` } } });
-    }
+    await churnPod("c-3", "w-continue");
     const next = await t.request("GET", `/api/v1/namespaces/w-continue/pods?limit=1&continue=${token}`);
     expect(next.status).toBe(410);
     expect(next.json?.["reason"]).toBe("Expired");

@@ -128,14 +128,14 @@ export function openWatch(store: ObjectStore, req: WatchRequest, tuning: WatchTu
       };
 
       if (fromRevision !== undefined && !sendInitial) {
-        const backlog = store.eventsSince(fromRevision);
+        const backlog = store.eventsSince(rt.bucket, fromRevision);
         if (!backlog) {
           send("ERROR", {
             kind: "Status",
             apiVersion: "v1",
             metadata: {},
             status: "Failure",
-            message: `too old resource version: ${fromRevision} (${store.oldestAvailableRevision + 1})`,
+            message: `too old resource version: ${fromRevision} (${store.oldestAvailableRevision(rt.bucket) + 1})`,
             reason: "Expired",
             code: 410,
           });
