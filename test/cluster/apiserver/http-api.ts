@@ -118,7 +118,7 @@ function boolParam(c: Context<Env>, name: string): boolean | undefined {
   throw badRequest(`strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
 }
 
-/** The request body as JSON-shaped data, from JSON or (for typed Go clients) protobuf. */
+/** The request body as JSON-shaped data, from JSON, YAML or (for typed Go clients) protobuf. */
 async function readJsonBody(c: Context<Env>): Promise<unknown> {
   const media = (c.req.header("content-type") ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
   if (media === PROTOBUF_MEDIA_TYPE) {
@@ -128,6 +128,14 @@ async function readJsonBody(c: Context<Env>): Promise<unknown> {
     } catch (e) {
       if (e instanceof ApiError) throw e;
       throw badRequest(`failed to decode protobuf body: ${(e as Error).message}`);
+    }
+  }
+  if (media === "application/yaml") {
+    const text = await c.req.text();
+    try {
+      return Bun.YAML.parse(text);
+    } catch (e) {
+      throw badRequest(`yaml: ${(e as Error).message}`);
     }
   }
   if (media !== "application/json" && media !== "") throw unsupportedMediaType(media, INPUT_MEDIA_TYPES);

@@ -141,6 +141,15 @@ describe("error Status bodies", () => {
     expect(String(res.json?.["message"])).toStartWith("couldn't get version/kind; json parse error:");
   });
 
+  test("YAML bodies are accepted like kube accepts them", async () => {
+    const res = await t.request("POST", `/api/v1/namespaces/${ns}/pods`, {
+      contentType: "application/yaml",
+      body: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: from-yaml\nspec:\n  containers:\n  - name: c\n    image: i\n",
+    });
+    expect(res.status).toBe(201);
+    expect((res.json?.["metadata"] as { name: string }).name).toBe("from-yaml");
+  });
+
   test("a wrongly typed field is a decode error (400), worded like Go", async () => {
     const res = await t.request("POST", `/api/v1/namespaces/${ns}/pods`, {
       body: { apiVersion: "v1", kind: "Pod", metadata: { name: "typed" }, spec: { containers: [{ name: 5, image: "i" }] } },
