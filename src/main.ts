@@ -1,5 +1,7 @@
 // Entry point of the single executable. Exit codes: 0 ok, 1 failure, 2 usage.
 import { describeError, UsageError } from "./cli/errors.ts";
+import { agentCommand } from "../agent/command.ts";
+import { holdCommand } from "../agent/hold.ts";
 import { apiserverCommand } from "./apiserver/command.ts";
 import { isKubectlPlugin, MOUNT_USAGE, mountCommand, UNMOUNT_USAGE, unmountCommand } from "./cli/kube-commands.ts";
 import { attachCommand, detachCommand, listCommand, versionCommand } from "./cli/node-commands.ts";
@@ -12,6 +14,8 @@ Usage (through Kubernetes; also as \`kubectl device-mounter ...\`):
 
 Servers:
   device-mounter apiserver [flags]   the aggregated API device-mounter.io/v1alpha1 (--help for flags)
+  device-mounter agent [flags]       the node agent, a DaemonSet (--help for flags)
+  device-mounter hold                what slave pods run: waits until terminated
 
 On a node, for any running container:
   device-mounter attach --pid PID [--cgroup DIR]... DEVICE[:ACCESS[:CONTAINER_PATH]]...
@@ -29,6 +33,8 @@ const COMMANDS: Record<string, Command> = {
   mount: mountCommand,
   unmount: unmountCommand,
   apiserver: apiserverCommand,
+  agent: agentCommand,
+  hold: () => holdCommand(),
   attach: attachCommand,
   detach: detachCommand,
   list: listCommand,

@@ -63,6 +63,8 @@ export interface GrantResult {
   unchanged: GrantedDevice[];
   /** Processes ended by a forced revoke. */
   killed: Holder[];
+  /** The kernel (cgroup rules or nodes) had to be changed: with nothing added or removed, a repair. */
+  kernelChanged: boolean;
 }
 
 /** Only a hierarchy's root cgroup has release_agent (v1) or lacks cgroup.type (v2). */
@@ -160,7 +162,8 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
     if (nodes.error) throw nodes.error;
     cgroupTouched = true;
     if (v1Plan) executeV1(v1Plan);
-    if (enforcement.v2) applyV2(enforcement.v2, toRules(nextAccess));
+    const v2Outcome = enforcement.v2 ? applyV2(enforcement.v2, toRules(nextAccess)) : "unrestricted";
+    const kernelChanged = (v1Plan?.writes.length ?? 0) > 0 || v2Outcome === "replaced" || nodes.created.length > 0 || nodes.unlinked.length > 0;
     const next: GrantedDevice[] = desired.map((d) => {
       const created = nodes.created.find((n) => n.path === d.path);
       const present = nodes.present.find((n) => n.path === d.path);
@@ -174,6 +177,7 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
       removed,
       unchanged,
       killed,
+      kernelChanged,
     };
   } catch (error) {
     const rollbackErrors = rollBack(enforcement, pid, record, { nodes, cgroupTouched, v1Added: intent.v1Added });

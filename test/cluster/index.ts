@@ -34,6 +34,8 @@ export interface ClusterOptions {
   devices?: { loop?: number; gpus?: number };
   /** Per node: cgroup the kubepods cgroup goes under; default "/<cluster name>/<node name>". */
   cgroupPrefix?: (nodeName: string) => string;
+  /** Images beyond plain busybox: name → host files bound into its containers (e.g. the device-mounter binary). */
+  images?: Record<string, ReadonlyArray<{ source: string; destination: string }>>;
   /** Crash back-off base; default 10 s as in the kubelet. */
   restartBackoffMs?: number;
   /** Node status heartbeat period; default 10 s as in the kubelet. */
@@ -156,6 +158,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         podResourcesSocket: join(nodeDir, "pod-resources", "kubelet.sock"),
         hostIP,
         podSubnet: `10.244.${index}`,
+        ...(options.images ? { images: options.images } : {}),
         ...(options.restartBackoffMs === undefined ? {} : { restartBackoffMs: options.restartBackoffMs }),
         ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       });

@@ -25,6 +25,8 @@ export interface OciSpecInput {
   cgroupsPath: string;
   devices: readonly ContainerDevice[];
   hostname: string;
+  /** Host files or directories bound read-only into the container (what an image would ship). */
+  binds?: ReadonlyArray<{ source: string; destination: string }>;
 }
 
 interface OciMount {
@@ -110,7 +112,10 @@ export function buildOciSpec(input: OciSpecInput): Record<string, unknown> {
     },
     root: { path: input.rootfsPath, readonly: input.readonlyRootfs },
     hostname: input.hostname,
-    mounts: DEFAULT_MOUNTS,
+    mounts: [
+      ...DEFAULT_MOUNTS,
+      ...(input.binds ?? []).map((b) => ({ destination: b.destination, type: "bind", source: b.source, options: ["rbind", "ro", "nosuid", "nodev"] })),
+    ],
     linux: {
       cgroupsPath: input.cgroupsPath,
       // Only device rules: the hybrid host's cgroup2 tree has no controllers

@@ -27,6 +27,8 @@ export interface StartContainerOptions {
   devices?: ContainerDevice[];
   /** Default true: the per-process shared busybox rootfs. False gives the container its own writable copy. */
   readonlyRootfs?: boolean;
+  /** Host paths bound read-only into the container (see OciSpecInput.binds). */
+  binds?: ReadonlyArray<{ source: string; destination: string }>;
 }
 
 export interface ContainerCgroup {
@@ -129,6 +131,7 @@ export async function startContainer(options: StartContainerOptions): Promise<Co
     cgroupsPath,
     devices,
     hostname: "dm-test",
+    ...(options.binds ? { binds: options.binds } : {}),
   });
   writeFileSync(join(bundle.path, "config.json"), JSON.stringify(spec, null, 2));
 

@@ -21,7 +21,7 @@ import { startPodResourcesServer, type PodResourcesServer } from "./podresources
 import { canonicalAmount, extendedResourceLimits, podRequests } from "./resources.ts";
 import { makeApiClient } from "./transport.ts";
 import { allocatableOf, nodeAffinityFailure, requestedOn } from "./scheduling.ts";
-import { PodWorker } from "./pod-worker.ts";
+import { normalizeImage, PodWorker } from "./pod-worker.ts";
 
 export const KUBELET_VERSION = "v1.32.4";
 export const CONTAINER_RUNTIME_VERSION = "containerd://1.7.24";
@@ -48,6 +48,8 @@ export interface KubeletOptions {
   taints?: V1Taint[];
   heartbeatMs?: number;
   exitPollMs?: number;
+  /** Image name → host files it ships (every image is busybox plus these). */
+  images?: Record<string, ReadonlyArray<{ source: string; destination: string }>>;
   restartBackoffMs?: number;
   maxRestartBackoffMs?: number;
   log?: (message: string) => void;
@@ -115,6 +117,7 @@ export async function startKubelet(options: KubeletOptions): Promise<Kubelet> {
     core,
     devices,
     exitPollMs: options.exitPollMs ?? 200,
+    images: Object.fromEntries(Object.entries(options.images ?? {}).map(([image, binds]) => [normalizeImage(image), binds])),
     restartBackoffMs: options.restartBackoffMs ?? 10_000,
     maxRestartBackoffMs: options.maxRestartBackoffMs ?? 300_000,
     event,

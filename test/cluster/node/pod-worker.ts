@@ -32,6 +32,8 @@ export interface PodWorkerContext {
   core: CoreV1Api;
   devices: DeviceManager;
   exitPollMs: number;
+  /** Image name (as containerd normalises it) → host files the image ships, bound into its containers. */
+  images: Record<string, ReadonlyArray<{ source: string; destination: string }>>;
   restartBackoffMs: number;
   maxRestartBackoffMs: number;
   event(pod: V1Pod, type: "Normal" | "Warning", reason: string, message: string, fieldPath?: string): void;
@@ -278,6 +280,7 @@ export class PodWorker {
         ...(command.length > 0 ? { args: command } : { args: DEFAULT_CONTAINER_ARGS }),
         env: [...this.environmentOf(spec), ...Object.entries(allocation.env).map(([key, value]) => `${key}=${value}`)],
         devices: allocation.devices,
+        binds: this.ctx.images[normalizeImage(spec.image ?? "")] ?? [],
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -26,6 +26,8 @@ export interface StartOptions {
   args?: string[];
   env: string[];
   devices: readonly DeviceSpec[];
+  /** What the container's image ships beyond the busybox rootfs (host path → path in the container). */
+  binds?: ReadonlyArray<{ source: string; destination: string }>;
 }
 
 export function newContainerId(): string {
@@ -43,6 +45,7 @@ export async function startRuntimeContainer(options: StartOptions): Promise<Runt
     ...(options.args ? { args: options.args } : {}),
     env: options.env,
     devices: options.devices.map(toContainerDevice),
+    ...(options.binds ? { binds: options.binds } : {}),
   });
   const startTicks = procStat(runc.pid)?.startTicks;
   if (startTicks === undefined) {
