@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { decodeObject, type FieldValidation } from "./decode.ts";
 import { invalid, type FieldError } from "./field-errors.ts";
 import { applyPatch, type PatchType } from "./patch.ts";
-import { deepEqual } from "./pods.ts";
+import { deepEqual } from "./deep-equal.ts";
 import { generateName } from "./random-names.ts";
 import { apiVersionOf, bucketName, type ResourceType, type StoreReader } from "./resource-type.ts";
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "./selectors.ts";

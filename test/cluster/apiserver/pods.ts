@@ -17,6 +17,7 @@ import { bucketName, metadataFields, type ResourceType, type StoreReader } from 
 import { badRequest, forbidden } from "./status.ts";
 import type { KubeObject } from "./store.ts";
 import { AGE_COLUMN, age, NAME_COLUMN, type TableConvertor } from "./table.ts";
+import { deepEqual } from "./deep-equal.ts";
 import { dns1123LabelProblems, qualifiedNameProblems } from "./validation.ts";
 
 type Json = Record<string, unknown>;
@@ -461,17 +462,6 @@ function specDiff(prev: Json, next: Json): string {
   return `  core.PodSpec{\n${changed.map((k) => `- \t${k}: ${JSON.stringify(prev[k])},\n+ \t${k}: ${JSON.stringify(next[k])},`).join("\n")}\n  }\n`;
 }
 
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  const ao = a as Json;
-  const bo = b as Json;
-  const keys = new Set([...Object.keys(ao), ...Object.keys(bo)]);
-  for (const k of keys) if (!deepEqual(ao[k], bo[k])) return false;
-  return true;
-}
 
 // --- deletion ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import type { SchemaModel } from "./decode.ts";
+import { deepEqual } from "./deep-equal.ts";
 import { fieldError, type FieldError } from "./field-errors.ts";
 import { apiVersionOf, bucketName, metadataFields, type ResourceType, type Verb } from "./resource-type.ts";
 import type { KubeObject } from "./store.ts";
@@ -97,7 +98,7 @@ function validateDataKeys(obj: KubeObject, fields: string[]): FieldError[] {
 function validateImmutableData(obj: KubeObject, old: KubeObject, fields: string[]): FieldError[] {
   if (old["immutable"] !== true) return [];
   const message = "field is immutable when `immutable` is set";
-  const errs = fields.filter((f) => JSON.stringify(obj[f] ?? {}) !== JSON.stringify(old[f] ?? {})).map((f) => fieldError.forbidden(f, message));
+  const errs = fields.filter((f) => !deepEqual(obj[f] ?? {}, old[f] ?? {})).map((f) => fieldError.forbidden(f, message));
   if (obj["immutable"] !== true) errs.push(fieldError.forbidden("immutable", message));
   return errs;
 }

@@ -1,6 +1,7 @@
 // The watch stream: newline-delimited WatchEvents from a resourceVersion on, with selector
 // transitions (an object leaving the selection is DELETED for this watcher), bookmarks,
 // timeouts and the 410 Expired ERROR event kube sends when the start is too old.
+import { invalid } from "./field-errors.ts";
 import {
   compileSelectors,
   parseResourceVersion,
@@ -11,8 +12,7 @@ import {
 import { apiVersionOf, type ResourceType } from "./resource-type.ts";
 import { badRequest } from "./status.ts";
 import type { KubeObject, ObjectStore, StoreEvent } from "./store.ts";
-import { toTable, type IncludeObject } from "./table.ts";
-import { invalid } from "./field-errors.ts";
+import { DEFAULT_TABLE, toTable, type IncludeObject } from "./table.ts";
 
 export interface WatchRequest {
   rt: ResourceType;
@@ -73,7 +73,7 @@ export function openWatch(store: ObjectStore, req: WatchRequest, tuning: WatchTu
     if (req.table) {
       const withColumns = !columnsSent;
       columnsSent = true;
-      return toTable(rt.table!, [typed], { resourceVersion: typed.metadata.resourceVersion }, req.table.include, withColumns);
+      return toTable(rt.table ?? DEFAULT_TABLE, [typed], { resourceVersion: typed.metadata.resourceVersion }, req.table.include, withColumns);
     }
     if (req.metadataOnly) return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: typed.metadata };
     return typed;
