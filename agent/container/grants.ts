@@ -16,6 +16,8 @@ import { readRecord, writeRecord, type DeviceAccess, type GrantRecord, type Gran
 export interface DeviceSpec extends NodeSpec {
   /** Canonical subset of "rwm". */
   access: string;
+  /** Who asked for it (e.g. "agent"), kept in the record so each grantor manages only its own. */
+  grantor?: string;
 }
 
 export interface ContainerTarget {
@@ -84,7 +86,7 @@ export function findEnforcement(target: ContainerTarget): Enforcement {
 const deviceKey = (d: { type: string; major: number; minor: number }) => `${d.type} ${d.major}:${d.minor}`;
 const sameDevice = (a: NodeSpec, b: NodeSpec) => deviceKey(a) === deviceKey(b);
 const sameGrant = (a: GrantedDevice, b: DeviceSpec) =>
-  sameDevice(a, b) && a.access === b.access && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+  sameDevice(a, b) && a.access === b.access && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.grantor === b.grantor;
 
 /** Access per device, merged over every path the device is granted at. */
 function accessByDevice(devices: Array<{ type: "c" | "b"; major: number; minor: number; access: string }>): DeviceAccess[] {
@@ -186,7 +188,7 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
   }
 }
 
-const pickSpec = (d: DeviceSpec) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid });
+const pickSpec = (d: DeviceSpec) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid, ...(d.grantor ? { grantor: d.grantor } : {}) });
 
 /** Devices being revoked must not be in use, unless the caller forces it. */
 async function clearHolders(enforcement: Enforcement, removed: GrantedDevice[], desired: DeviceSpec[], options: GrantOptions): Promise<Holder[]> {

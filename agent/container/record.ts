@@ -23,6 +23,8 @@ const GrantedDeviceSchema = v.object({
   gid: Uint,
   /** The node was there before device-mounter (e.g. put there by the runtime): never removed by a revoke. */
   nodePreexisting: v.boolean(),
+  /** Who granted it ("agent" for the node agent; absent for the node CLI). */
+  grantor: v.optional(v.string()),
   /** The node's st_dev and st_ino, to recognise a mapping of it in /proc/PID/maps. */
   node: v.optional(v.object({ devMajor: Uint, devMinor: Uint, ino: Uint })),
 });

@@ -5,14 +5,14 @@
 // else takes its devices with it, and slave pods whose owner or container is
 // gone, or that never got a grant, are deleted.
 import type { V1Pod } from "@kubernetes/client-node";
-import type { MountedDevice } from "../../src/api/agent.ts";
 import type { Logger } from "../../src/observability/log.ts";
 import type { ContainerCgroupOptions } from "../cgroup/container-cgroup.ts";
-import { DeviceBusyError, readGrants, setGrants, type DeviceSpec } from "../container/grants.ts";
+import { DeviceBusyError, readGrants, setGrants } from "../container/grants.ts";
 import type { AgentKube } from "../kube/client.ts";
 import { grantAnnotations, readGrant } from "../slavepod/grant-record.ts";
 import { CONTAINER_LABEL, OWNER_UID_LABEL, SLAVE_LABEL, slavePodSelector } from "../slavepod/keys.ts";
 import type { ContainerLocks } from "./container-lock.ts";
+import { AGENT_GRANTOR, agentDesired, agentPathsNotIn } from "./desired.ts";
 import { containerTarget, resolveContainer } from "./target.ts";
 
 export interface ReconcilerOptions {
@@ -37,8 +37,6 @@ export interface ReconcileStats {
   lastError?: string;
 }
 
-const asSpec = (d: MountedDevice): DeviceSpec => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid });
-
 const isSlave = (p: V1Pod) => p.metadata?.labels?.[SLAVE_LABEL] === "true" && !p.metadata?.deletionTimestamp;
 
 export class Reconciler {
@@ -49,26 +47,30 @@ export class Reconciler {
     this.now = options.now ?? Date.now;
   }
 
-  /** One pass over every target container that has (or had) slave pods on this node. */
+  /** One pass over every container on this node that has, or had, devices from the agent. */
   async pass(): Promise<void> {
     const pods = this.options.pods();
-    const byUid = new Map(pods.map((p) => [p.metadata?.uid, p]));
-    const groups = new Map<string, { ownerUid: string; container: string; slaves: V1Pod[] }>();
-    for (const slave of pods.filter(isSlave)) {
-      const ownerUid = slave.metadata!.labels![OWNER_UID_LABEL]!;
-      const container = slave.metadata!.labels![CONTAINER_LABEL]!;
-      const key = `${ownerUid}/${container}`;
-      const group = groups.get(key) ?? { ownerUid, container, slaves: [] };
-      group.slaves.push(slave);
-      groups.set(key, group);
-    }
+    const slaves = pods.filter(isSlave);
+    const owners = new Map(pods.filter((p) => !isSlave(p) && !p.metadata?.deletionTimestamp).map((p) => [p.metadata?.uid, p]));
     let failure: string | undefined;
-    for (const [key, group] of groups) {
+    const attempt = async (key: string, work: () => Promise<void>) => {
       try {
-        await this.reconcileContainer(key, group.container, byUid.get(group.ownerUid), group.slaves);
+        await work();
       } catch (e) {
         failure = `${key}: ${(e as Error).message}`;
         this.options.logger.warn("reconcile failed; retrying next pass", { container: key, error: e });
+      }
+    };
+    const orphans = slaves.filter((s) => {
+      const owner = owners.get(s.metadata!.labels![OWNER_UID_LABEL]);
+      return !owner || !(owner.spec?.containers ?? []).some((c) => c.name === s.metadata!.labels![CONTAINER_LABEL]);
+    });
+    if (orphans.length) await attempt("orphans", () => this.deleteSlaves(orphans, "its owner pod or container is gone"));
+    for (const owner of owners.values()) {
+      for (const container of owner.spec?.containers ?? []) {
+        const key = `${owner.metadata!.uid}/${container.name}`;
+        const mine = slaves.filter((s) => s.metadata!.labels![OWNER_UID_LABEL] === owner.metadata!.uid && s.metadata!.labels![CONTAINER_LABEL] === container.name);
+        await attempt(key, () => this.reconcileContainer(key, owner, container.name, mine));
       }
     }
     this.stats.passes++;
@@ -84,26 +86,26 @@ export class Reconciler {
     }
   }
 
-  private async reconcileContainer(key: string, containerName: string, owner: V1Pod | undefined, slaves: V1Pod[]): Promise<void> {
-    if (!owner || owner.metadata?.deletionTimestamp) return this.deleteSlaves(slaves, "its owner pod is gone");
-    if (!(owner.spec?.containers ?? []).some((c) => c.name === containerName)) return this.deleteSlaves(slaves, `its owner has no container ${containerName}`);
+  private async reconcileContainer(key: string, owner: V1Pod, containerName: string, slaves: V1Pod[]): Promise<void> {
+    const container = resolveContainer(owner, containerName);
+    if (!container.containerId && slaves.length === 0) return;
     // The lock keeps a pass from acting on a container while a mount or unmount changes it.
     if (this.options.locks.busy(key)) return;
     const release = await this.options.locks.acquire(key, 0, key).catch(() => undefined);
     if (!release) return;
     try {
-      const granted = slaves.filter((s) => readGrant(s).grant);
       const abandoned = slaves.filter((s) => !readGrant(s).grant && this.now() - Date.parse(String(s.metadata?.creationTimestamp ?? 0)) > (this.options.abandonedAfterMs ?? 10 * 60_000));
       if (abandoned.length) await this.deleteSlaves(abandoned, "it never got a grant (its mount did not finish)");
-      const container = resolveContainer(owner, containerName);
       if (!container.containerId) return; // granted again once it runs
       const target = containerTarget(owner, container.containerId, this.options.cgroup);
-      const desired = granted.flatMap((s) => readGrant(s).grant!.devices);
-      const recorded = readGrants(target).record.devices;
-      const wanted = new Set(desired.map((d) => d.path));
-      if (recorded.some((d) => !wanted.has(d.path)) && !(await this.stillUnwanted(owner, containerName, recorded, wanted))) return;
+      const record = readGrants(target).record.devices;
+      const granted = slaves.filter((s) => readGrant(s).grant);
+      const devices = granted.flatMap((s) => readGrant(s).grant!.devices);
+      if (devices.length === 0 && !record.some((g) => g.grantor === AGENT_GRANTOR)) return;
+      const stale = agentPathsNotIn(record, devices);
+      if (stale.length && (await this.stillWanted(owner, containerName, stale))) return;
       const restarted = granted.filter((s) => readGrant(s).grant!.containerId !== container.containerId);
-      const result = await setGrants(target, dedupe(desired).map(asSpec));
+      const result = await setGrants(target, agentDesired(record, devices));
       for (const s of restarted) {
         await this.options.kube.patchPodAnnotations(s.metadata!.namespace!, s.metadata!.name!, grantAnnotations(readGrant(s).grant!.devices, container.containerId));
       }
@@ -129,16 +131,12 @@ export class Reconciler {
   }
 
   /**
-   * The informer may not show a slave pod (or its grant record) that a mount
-   * has just finished writing; before taking devices away, ask the API.
+   * The informer may not yet show a slave pod (or its grant record) that a
+   * mount has just written; before taking devices away, ask the API.
    */
-  private async stillUnwanted(owner: V1Pod, container: string, recorded: Array<{ path: string }>, wanted: Set<string>): Promise<boolean> {
+  private async stillWanted(owner: V1Pod, container: string, paths: string[]): Promise<boolean> {
     const fresh = await this.options.kube.listPods(owner.metadata!.namespace!, slavePodSelector({ ownerUid: owner.metadata!.uid!, container }));
-    for (const s of fresh) for (const d of readGrant(s).grant?.devices ?? []) wanted.add(d.path);
-    return recorded.some((d) => !wanted.has(d.path));
+    const wanted = new Set(fresh.filter((s) => !s.metadata?.deletionTimestamp).flatMap((s) => readGrant(s).grant?.devices ?? []).map((d) => d.path));
+    return paths.some((p) => wanted.has(p));
   }
-}
-
-function dedupe(devices: MountedDevice[]): MountedDevice[] {
-  return [...new Map(devices.map((d) => [d.path, d])).values()];
 }

@@ -8,8 +8,7 @@ import { StatusError } from "../../src/api/status.ts";
 import type { Logger } from "../../src/observability/log.ts";
 import type { ContainerCgroupOptions } from "../cgroup/container-cgroup.ts";
 import { findContainerCgroup, firstPid } from "../cgroup/container-cgroup.ts";
-import { DeviceBusyError, readGrants, setGrants, type ContainerTarget, type DeviceSpec } from "../container/grants.ts";
-import type { GrantedDevice } from "../container/record.ts";
+import { DeviceBusyError, readGrants, setGrants } from "../container/grants.ts";
 import type { DeviceTypeRegistry } from "../devicetypes/registry.ts";
 import type { DeviceType, HostDeviceNode } from "../devicetypes/types.ts";
 import type { AgentKube } from "../kube/client.ts";
@@ -18,6 +17,7 @@ import { buildSlavePod, HOLD_CONTAINER } from "../slavepod/build.ts";
 import { grantAnnotations, readGrant } from "../slavepod/grant-record.ts";
 import { slavePodSelector } from "../slavepod/keys.ts";
 import { ContainerLocks } from "./container-lock.ts";
+import { withDevices, withoutDevices } from "./desired.ts";
 import { containerTarget, requireRunning, resolveContainer } from "./target.ts";
 import { waitForSlave } from "./wait-slave.ts";
 
@@ -36,7 +36,6 @@ export interface MountServiceOptions {
   killGraceMs?: number;
 }
 
-const asSpec = (d: GrantedDevice | MountedDevice): DeviceSpec => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid });
 
 const mounted = (node: HostDeviceNode, resource: string, deviceId: string): MountedDevice => ({
   deviceId,
@@ -103,13 +102,12 @@ export class MountService {
         const running = await waitForSlave(kube, created, deadline, this.now);
         const devices = await this.allocatedDevices(running, type);
         const target = containerTarget(owner, container.containerId, this.options.cgroup);
-        const before = readGrants(target).record.devices.map(asSpec);
-        const paths = new Set(devices.map((d) => d.path));
-        await setGrants(target, [...before.filter((d) => !paths.has(d.path)), ...devices.map(asSpec)]);
+        const before = readGrants(target).record.devices;
+        await setGrants(target, withDevices(before, devices));
         try {
           await kube.patchPodAnnotations(owner.metadata!.namespace!, slaveName, grantAnnotations(devices, container.containerId));
         } catch (e) {
-          await setGrants(target, before);
+          await setGrants(target, withDevices(before, []));
           throw e;
         }
         const message = `mounted ${devices.map((d) => `${d.path} (${d.resource} ${d.deviceId})`).join(", ")} into container ${container.name}`;
@@ -165,8 +163,7 @@ export class MountService {
       if (container.containerId) {
         // A container that is not running has no grants left to revoke.
         const target = containerTarget(owner, container.containerId, this.options.cgroup);
-        const paths = new Set(devices.map((d) => d.path));
-        const keep = readGrants(target).record.devices.filter((d) => !paths.has(d.path)).map(asSpec);
+        const keep = withoutDevices(readGrants(target).record.devices, new Set(devices.map((d) => d.path)));
         try {
           const result = await setGrants(target, keep, { force: request.force, graceMs: this.options.killGraceMs ?? 5000 });
           killed = result.killed.map((h) => ({ pid: h.pid, comm: h.comm }));

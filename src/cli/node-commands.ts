@@ -69,7 +69,7 @@ export function parseDeviceArg(spec: string): DeviceSpec {
   };
 }
 
-const asSpec = (g: GrantedDevice): DeviceSpec => ({ path: g.path, type: g.type, major: g.major, minor: g.minor, access: g.access, mode: g.mode, uid: g.uid, gid: g.gid });
+const asSpec = (g: GrantedDevice): DeviceSpec => ({ path: g.path, type: g.type, major: g.major, minor: g.minor, access: g.access, mode: g.mode, uid: g.uid, gid: g.gid, ...(g.grantor ? { grantor: g.grantor } : {}) });
 const describeDevice = (g: { path: string; type: string; major: number; minor: number; access: string }) => `${g.path} (${g.type} ${g.major}:${g.minor} ${g.access})`;
 
 function report(result: GrantResult, out: Out): void {

@@ -83,7 +83,7 @@ export async function startAgentCluster(options: { cgroupMode: CgroupMode; drive
         `--podresources-socket=${node.podResourcesSocket}`,
         `--cgroup-driver=${node.driver}`,
         `--kubepods-root=${node.kubepodsRoot}`,
-        `--nvidia-proc-root=${node.nvidiaProcRoot}`,
+        `--nvidia-proc-root=${node.nvidiaProcRoot.replace(/\/driver\/nvidia$/, "")}`,
         `--dev-root=${node.devRoot}`,
         `--device-types-config=${typesFile}`,
         "--repair-interval=1s",
