@@ -78,4 +78,17 @@ describe.skipIf(!ready).each(combos)("a pod on a %s node with the %s driver", (m
     const runcList = await runCommand(["runc", "--root", RUNC_ROOTS[mode], "list", "-q"]);
     expect(new TextDecoder().decode(runcList.stdout)).not.toContain(containerId);
   }, 120_000);
+
+  test("a hostNetwork pod has the node's address as its pod IP; other pods get one from the node's pod subnet", async () => {
+    const manifest = JSON.parse(podManifest({ name: "on-host", command: ["sleep", "3600"], terminationGracePeriodSeconds: 0 }));
+    manifest.spec.hostNetwork = true;
+    await kubectlOk(cluster, ["create", "-f", "-"], JSON.stringify(manifest));
+    await kubectlOk(cluster, ["create", "-f", "-"], podManifest({ name: "on-pod-network", command: ["sleep", "3600"], terminationGracePeriodSeconds: 0 }));
+    await waitForPod(cluster, "on-host", "condition=Ready");
+    await waitForPod(cluster, "on-pod-network", "condition=Ready");
+    const hostIP = cluster.nodes[0]?.hostIP;
+    expect((await getPod(cluster, "on-host")).status).toMatchObject({ hostIP, podIP: hostIP, podIPs: [{ ip: hostIP }] });
+    expect((await getPod(cluster, "on-pod-network")).status?.podIP).toMatch(/^10\.244\.0\.\d+$/);
+    await kubectlOk(cluster, ["delete", "pod", "on-host", "on-pod-network"]);
+  }, 60_000);
 });

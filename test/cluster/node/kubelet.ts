@@ -146,7 +146,10 @@ export async function startKubelet(options: KubeletOptions): Promise<Kubelet> {
       await reject(pod, "UnexpectedAdmissionError", error.message);
       return;
     }
-    const worker = new PodWorker(workerContext, pod, `${options.podSubnet}.${nextPodIP++}`);
+    // A hostNetwork pod (an agent DaemonSet's) is reached at the node's address; its container
+    // still gets a network namespace of its own, as nothing here needs pod networking.
+    const podIP = pod.spec?.hostNetwork === true ? options.hostIP : `${options.podSubnet}.${nextPodIP++}`;
+    const worker = new PodWorker(workerContext, pod, podIP);
     workers.set(uid, worker);
     void worker.start();
   }
