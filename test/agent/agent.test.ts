@@ -149,8 +149,17 @@ describe.skipIf(!ready).each(combos)("agent on a %s node with the %s driver", (m
     const container = env.node.containerOf("default", pod, "main")!;
     await container.execText(["sh", "-c", `sleep 1000 < ${path} > /dev/null 2>&1 &`]);
     const cgroupProcs = (dir: string) => readFileSync(`${dir}/cgroup.procs`, "utf8").split("\n").filter(Boolean).map(Number);
-    const holder = cgroupProcs(container.cgroup.v1Devices ?? container.cgroup.unified).find((p) => p !== container.pid && readFileSync(`/proc/${p}/comm`, "utf8").trim() === "sleep");
-    expect(holder).toBeDefined();
+    const findHolder = () =>
+      cgroupProcs(container.cgroup.v1Devices ?? container.cgroup.unified).find((p) => {
+        try {
+          return p !== container.pid && readFileSync(`/proc/${p}/comm`, "utf8").trim() === "sleep";
+        } catch {
+          return false;
+        }
+      });
+    // The shell returns before its background child has exec'd sleep.
+    await eventually("the holder runs", () => findHolder() !== undefined);
+    const holder = findHolder();
 
     const busy = await env.unmount({ pod });
     expect(busy.status).toBe(409);

@@ -50,7 +50,7 @@ describe("agent", () => {
       apiVersion: "device-mounter.io/v1alpha1",
       container: "main",
       containerId: "containerd://abc",
-      devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666 }],
+      devices: [{ deviceId: "GPU-1", resource: "nvidia.com/gpu", path: "/dev/nvidia0", type: "c", major: 195, minor: 0, access: "rw", mode: 0o666, uid: 0, gid: 0 }],
       slavePods: ["trainer-slave-1"],
       message: "mounted 1 device into team/trainer",
     });

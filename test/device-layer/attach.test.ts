@@ -134,16 +134,23 @@ for (const mode of ["v1", "v2"] as CgroupMode[]) {
       const c = await container();
       await deviceMounterOk("attach", "--pid", String(c.pid), `${loopA.path}:rw:/dev/data`);
       await c.execText(["sh", "-c", "sleep 1000 < /dev/data > /dev/null 2>&1 &"]);
-      const holder = readdirSync("/proc")
-        .filter((p) => /^\d+$/.test(p))
-        .map(Number)
-        .find((pid) => {
-          try {
-            return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "sleep" && readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(c.cgroupsPath) && pid !== c.pid;
-          } catch {
-            return false;
-          }
-        });
+      const findHolder = () =>
+        readdirSync("/proc")
+          .filter((p) => /^\d+$/.test(p))
+          .map(Number)
+          .find((pid) => {
+            try {
+              return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "sleep" && readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(c.cgroupsPath) && pid !== c.pid;
+            } catch {
+              return false;
+            }
+          });
+      // The shell returns before its background child has exec'd sleep; processes give no event to wait on.
+      let holder = findHolder();
+      for (let i = 0; i < 50 && holder === undefined; i++) {
+        await Bun.sleep(20);
+        holder = findHolder();
+      }
       expect(holder).toBeDefined();
 
       const refused = await deviceMounter("detach", "--pid", String(c.pid), "/dev/data");
