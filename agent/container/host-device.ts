@@ -1,16 +1,19 @@
 // Reads a device node on the host: what it is (type, major, minor) and how it
 // is owned, so a grant can reproduce it inside a container.
-import { statSync } from "node:fs";
+import { statSync, type BigIntStats } from "node:fs";
 
-export interface HostDevice {
-  hostPath: string;
+/** What a device node is: type, numbers, permission bits (st_mode & 0o7777) and owner. */
+export interface DeviceNodeStat {
   type: "c" | "b";
   major: number;
   minor: number;
-  /** Permission bits of the host node (st_mode & 0o7777). */
   mode: number;
   uid: number;
   gid: number;
+}
+
+export interface HostDevice extends DeviceNodeStat {
+  hostPath: string;
 }
 
 /** glibc's gnu_dev_major/gnu_dev_minor, on a 64-bit dev_t. */
@@ -24,9 +27,14 @@ export class NotADeviceError extends Error {
   override readonly name = "NotADeviceError";
 }
 
-export function statHostDevice(hostPath: string): HostDevice {
-  const st = statSync(hostPath, { bigint: true });
+/** The device a stat describes, or undefined when it is not a char or block device. */
+export function deviceOfStats(st: BigIntStats): DeviceNodeStat | undefined {
   const type = st.isCharacterDevice() ? "c" : st.isBlockDevice() ? "b" : undefined;
-  if (!type) throw new NotADeviceError(`${hostPath} is not a character or block device`);
-  return { hostPath, type, ...splitDev(st.rdev), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
+  return type && { type, ...splitDev(st.rdev), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
+}
+
+export function statHostDevice(hostPath: string): HostDevice {
+  const device = deviceOfStats(statSync(hostPath, { bigint: true }));
+  if (!device) throw new NotADeviceError(`${hostPath} is not a character or block device`);
+  return { hostPath, ...device };
 }

@@ -2,17 +2,9 @@
 // say which node of which device type is missing or is not a device.
 import { lstatSync, statSync, type BigIntStats } from "node:fs";
 import { StatusError } from "../../src/api/status.ts";
-import { splitDev } from "../container/host-device.ts";
+import { deviceOfStats, type DeviceNodeStat } from "../container/host-device.ts";
 
-export interface DeviceNodeStat {
-  type: "c" | "b";
-  major: number;
-  minor: number;
-  /** st_mode & 07777 */
-  mode: number;
-  uid: number;
-  gid: number;
-}
+export type { DeviceNodeStat };
 
 export interface StatOptions {
   /**
@@ -35,12 +27,12 @@ export function statDeviceNodeIfPresent(path: string, options: StatOptions): Dev
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw new StatusError("InternalError", `${options.what}: cannot stat device node ${path}: ${(error as Error).message}`);
   }
-  const type = st.isCharacterDevice() ? "c" : st.isBlockDevice() ? "b" : undefined;
-  if (!type) {
+  const device = deviceOfStats(st);
+  if (!device) {
     const actual = st.isSymbolicLink() ? "a symlink" : st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a device";
     throw new StatusError("InternalError", `${options.what}: ${path} is ${actual}, not a character or block device`);
   }
-  return { type, ...splitDev(st.rdev), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
+  return device;
 }
 
 export function statDeviceNode(path: string, options: StatOptions): DeviceNodeStat {
