@@ -1,5 +1,7 @@
 // The request body of a mount: bounded in size (413), JSON only (415),
-// well-formed (400).
+// well-formed (400). A body without Content-Type is read as JSON, as
+// kube-apiserver reads it (its first supported media type): `kubectl replace
+// --raw -f body.json` sends none.
 import { bodyLimit } from "hono/body-limit";
 import { StatusError } from "../../api/status.ts";
 import type { ApiserverContext } from "./env.ts";
@@ -18,11 +20,8 @@ const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
 /** The body parsed as JSON; the caller validates its shape. */
 export async function readJsonBody(c: ApiserverContext): Promise<unknown> {
   const contentType = c.req.header("content-type");
-  if (!contentType || !JSON_MEDIA_TYPE.test(contentType.trim())) {
-    throw new StatusError(
-      "UnsupportedMediaType",
-      `${contentType ? `Content-Type ${JSON.stringify(contentType)} is not supported` : "the request has no Content-Type"}: send the body as application/json`,
-    );
+  if (contentType && !JSON_MEDIA_TYPE.test(contentType.trim())) {
+    throw new StatusError("UnsupportedMediaType", `Content-Type ${JSON.stringify(contentType)} is not supported: send the body as application/json`);
   }
   const text = await c.req.text();
   if (text.trim() === "") throw new StatusError("BadRequest", 'the request body is empty: send a JSON object such as {"resources": {"nvidia.com/gpu": "1"}}');
