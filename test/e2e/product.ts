@@ -13,16 +13,18 @@ import { BINARY } from "../device-layer/cli.ts";
 import { APISERVER_USER, startAgentCluster, startServerProcess, type AgentCluster, type ServerProcess } from "../agent/harness.ts";
 
 export const AGENT_NAMESPACE = "device-mounter";
-export const AGENT_LABELS = { app: "device-mounter-agent" };
+/** The agent DaemonSet's pod labels (deploy/base/agent-daemonset.yaml), the apiserver's --agent-selector. */
+export const AGENT_LABELS = { "app.kubernetes.io/name": "device-mounter-agent" };
 export const API_GROUP_VERSION = { group: "device-mounter.io", version: "v1alpha1" };
 
-/** What the apiserver may do: delegated authentication and authorization, the pods it mounts into, the front-proxy settings. */
+/** What the apiserver may do: the rules deploy/base/apiserver-rbac.yaml grants it. */
 export const APISERVER_RULES: PolicyRule[] = [
+  { user: APISERVER_USER, verbs: ["get"], apiGroups: [""], resources: ["pods"] },
   { user: APISERVER_USER, verbs: ["create"], apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"] },
   { user: APISERVER_USER, verbs: ["create"], apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"] },
-  { user: APISERVER_USER, verbs: ["get", "list", "watch"], apiGroups: [""], resources: ["pods"] },
-  // extension-apiserver-authentication-reader
-  { user: APISERVER_USER, verbs: ["get", "list", "watch"], apiGroups: [""], resources: ["configmaps"], namespaces: ["kube-system"] },
+  { user: APISERVER_USER, verbs: ["list", "watch"], apiGroups: [""], resources: ["pods"], namespaces: [AGENT_NAMESPACE] },
+  // kube's Role extension-apiserver-authentication-reader
+  { user: APISERVER_USER, verbs: ["get", "list", "watch"], apiGroups: [""], resources: ["configmaps"], namespaces: ["kube-system"], names: ["extension-apiserver-authentication"] },
 ];
 
 /** The seed's ClusterRole device-mounter.io:generate, bound to `user`. */
@@ -81,6 +83,8 @@ function agentPodManifest(node: ClusterNode): string {
     metadata: { name: agentPodName(node), namespace: AGENT_NAMESPACE, labels: AGENT_LABELS },
     spec: {
       nodeName: node.name,
+      // deploy/ runs the agent on the pod network; the cluster-in-a-box has none, so the
+      // agent pod takes its node's address, where the agent listens.
       hostNetwork: true,
       terminationGracePeriodSeconds: 0,
       // The agent itself runs on the host, bound to the node's address, with the host's
