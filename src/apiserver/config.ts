@@ -18,17 +18,22 @@ import { selfSignedCertificate, type CertificatePair } from "../tls/self-signed.
 export const AGENT_DEADLINE_MARGIN_MS = 5_000;
 /** How often certificate and CA files are re-read. */
 export const FILE_RELOAD_INTERVAL_MS = 10_000;
+/** How often the self-managed certificate's Secret and APIService are checked; a failed check is retried sooner. */
+export const CERTIFICATE_SYNC_INTERVAL_MS = 10 * 60_000;
+export const CERTIFICATE_SYNC_RETRY_MS = 5_000;
 
 export interface CompletedConfig extends AppSettings {
   options: ApiserverOptions;
   kubeConfig: KubeConfig;
   servingCertificate: CertificatePair;
-  /** Where the serving certificate came from, for the startup log. */
-  servingCertificateSource: "files" | "self-signed";
+  /** Where the serving certificate comes from, for the startup log (self-managed: a temporary self-signed one until the Secret's is synced). */
+  servingCertificateSource: "files" | "self-signed" | "self-managed";
   agentToken: () => Promise<string>;
   agentCa?: string;
   requestHeaderFromFlags?: RequestHeaderConfig;
   fileReloadIntervalMs: number;
+  certificateSyncIntervalMs: number;
+  certificateSyncRetryMs: number;
   /** How long shutdown waits for running requests: the longest a mount may take. */
   shutdownDrainMs: number;
 }
@@ -68,7 +73,7 @@ export async function completeApiserverConfig(options: ApiserverOptions): Promis
     options,
     kubeConfig,
     servingCertificate,
-    servingCertificateSource: options.tlsCertFile ? "files" : "self-signed",
+    servingCertificateSource: options.tlsCertFile ? "files" : options.selfManagedCertificate ? "self-managed" : "self-signed",
     agentToken,
     ...(agentCa ? { agentCa } : {}),
     ...(requestHeaderFromFlags ? { requestHeaderFromFlags } : {}),
@@ -76,6 +81,8 @@ export async function completeApiserverConfig(options: ApiserverOptions): Promis
     maxBodyBytes: options.maxBodyBytes,
     agentDeadlineMarginMs: AGENT_DEADLINE_MARGIN_MS,
     fileReloadIntervalMs: FILE_RELOAD_INTERVAL_MS,
+    certificateSyncIntervalMs: CERTIFICATE_SYNC_INTERVAL_MS,
+    certificateSyncRetryMs: CERTIFICATE_SYNC_RETRY_MS,
     shutdownDrainMs: options.maxWaitSeconds * 1000 + AGENT_DEADLINE_MARGIN_MS + 5_000,
   };
 }

@@ -4,7 +4,7 @@
 import { isIP } from "node:net";
 import { FlagValidator, flagUsage, parseDuration, parseFlags, type FlagTable, type ParsedFlags } from "../cli/flags.ts";
 import { REQUEST_HEADER_FLAG_DEFAULTS, type RequestHeaderFlags } from "./auth/request-header-config.ts";
-import { dns1123LabelProblems, labelValueProblems, qualifiedNameProblems } from "./validation/names.ts";
+import { dns1123LabelProblems, dns1123SubdomainProblems, labelValueProblems, qualifiedNameProblems } from "./validation/names.ts";
 
 export const DEFAULT_AGENT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -13,6 +13,8 @@ export interface ApiserverOptions {
   bindAddress: string;
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
+  /** Set when --apiservice and --serving-cert-secret are given (instead of --tls-cert-file). */
+  selfManagedCertificate?: { apiServiceName: string; secretName: string };
   kubeconfig?: string;
   agentNamespace: string;
   agentSelector: string;
@@ -33,6 +35,11 @@ const FLAGS = {
   "bind-address": { type: "string", default: "0.0.0.0", help: "IP address to listen on (0.0.0.0 or :: for all)." },
   "tls-cert-file": { type: "string", help: "Serving certificate (PEM, may include intermediates); re-read when it changes. Without it a self-signed certificate is generated (development only)." },
   "tls-private-key-file": { type: "string", help: "Private key of --tls-cert-file (PEM)." },
+  apiservice: { type: "string", help: "APIService whose caBundle is kept equal to the CA in --serving-cert-secret; its spec.service gives the certificate's DNS name." },
+  "serving-cert-secret": {
+    type: "string",
+    help: "Secret (in the namespace of the APIService's Service) in which the apiserver keeps a CA and its serving certificate, creating and renewing them itself; instead of --tls-cert-file. Needs --apiservice.",
+  },
   kubeconfig: { type: "string", help: "kubeconfig for talking to the Kubernetes API; default: the pod's service account." },
   "agent-namespace": { type: "string", default: "device-mounter", help: "Namespace of the agent pods." },
   "agent-selector": { type: "string", default: "app.kubernetes.io/name=device-mounter-agent", help: "Label selector of the agent pods." },
@@ -108,6 +115,12 @@ export function validateApiserverOptions(flags: ApiserverFlags): ApiserverOption
   const tlsCertFile = file("tls-cert-file");
   const tlsPrivateKeyFile = file("tls-private-key-file");
   if ((tlsCertFile === undefined) !== (tlsPrivateKeyFile === undefined)) problems.push("--tls-cert-file and --tls-private-key-file go together: give both or neither");
+  const apiServiceName = flags.apiservice;
+  const secretName = flags["serving-cert-secret"];
+  if ((apiServiceName === undefined) !== (secretName === undefined)) problems.push("--apiservice and --serving-cert-secret go together: give both or neither");
+  if (secretName !== undefined && tlsCertFile !== undefined) problems.push("--serving-cert-secret and --tls-cert-file exclude each other: the certificate comes from one of them");
+  if (apiServiceName !== undefined) problems.push(...dns1123SubdomainProblems(apiServiceName).map((p) => `--apiservice ${JSON.stringify(apiServiceName)} ${p}`));
+  if (secretName !== undefined) problems.push(...dns1123SubdomainProblems(secretName).map((p) => `--serving-cert-secret ${JSON.stringify(secretName)} ${p}`));
   const kubeconfig = file("kubeconfig");
   const agentNamespace = flags["agent-namespace"] ?? "";
   problems.push(...dns1123LabelProblems(agentNamespace).map((p) => `--agent-namespace ${JSON.stringify(agentNamespace)} ${p}`));
@@ -146,6 +159,7 @@ export function validateApiserverOptions(flags: ApiserverFlags): ApiserverOption
     bindAddress,
     ...(tlsCertFile ? { tlsCertFile } : {}),
     ...(tlsPrivateKeyFile ? { tlsPrivateKeyFile } : {}),
+    ...(apiServiceName && secretName ? { selfManagedCertificate: { apiServiceName, secretName } } : {}),
     ...(kubeconfig ? { kubeconfig } : {}),
     agentNamespace,
     agentSelector,

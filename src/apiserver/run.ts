@@ -1,6 +1,7 @@
 // Running the apiserver: informers (front-proxy settings, agent pods),
 // authentication and authorization against the Kubernetes API, the Hono
-// app on the TLS server, certificate reloading, and a graceful shutdown
+// app on the TLS server, certificate reloading (from files, or the
+// self-managed Secret), and a graceful shutdown
 // when the signal aborts.
 import { readFileSync } from "node:fs";
 import { HttpsAgentCaller } from "./agents/caller.ts";
@@ -8,6 +9,7 @@ import { agentPodProblem, InformerAgentLocator } from "./agents/locator.ts";
 import { buildApp } from "./app.ts";
 import { DelegatingAuthenticator } from "./auth/authenticator.ts";
 import { CachingAuthorizer } from "./auth/authorizer.ts";
+import { ServingCertificateKeeper } from "./certs/self-managed.ts";
 import { AUTHENTICATION_CONFIGMAP, RequestHeaderConfigStore, requestHeaderConfigFromConfigMap, requestHeaderConfigFromFlags } from "./auth/request-header-config.ts";
 import { systemClock } from "../clock.ts";
 import type { CompletedConfig } from "./config.ts";
@@ -95,6 +97,11 @@ export async function runApiserver(config: CompletedConfig, { logger, signal, on
     { name: "agent-pods-synced", check: () => (agentPods.synced ? undefined : `agent pods not listed yet${agentPods.lastError ? `: ${agentPods.lastError}` : ""}`) },
   ];
 
+  const certificateKeeper = options.selfManagedCertificate
+    ? new ServingCertificateKeeper({ api: kube, ...options.selfManagedCertificate, clock, intervalMs: config.certificateSyncIntervalMs, retryMs: config.certificateSyncRetryMs, logger })
+    : undefined;
+  if (certificateKeeper) readiness.push({ name: "serving-certificate", check: () => certificateKeeper.problem() });
+
   if (!config.agentCa) logger.warn("agent serving certificates are not verified: pass --agent-ca-file outside development");
   const app = buildApp(config, {
     pods: kube,
@@ -108,7 +115,11 @@ export async function runApiserver(config: CompletedConfig, { logger, signal, on
   });
 
   const server = await startSecureServer({ fetch: (request, connection) => app.fetch(request, connection), host: options.bindAddress, port: options.securePort, certificate: config.servingCertificate, logger });
-  if (config.servingCertificateSource === "self-signed") logger.warn("serving a generated self-signed certificate: pass --tls-cert-file and --tls-private-key-file outside development");
+  if (config.servingCertificateSource === "self-signed") logger.warn("serving a generated self-signed certificate: pass --tls-cert-file and --tls-private-key-file (or --apiservice and --serving-cert-secret) outside development");
+  if (certificateKeeper) {
+    certificateKeeper.start((pair) => server.setCertificate(pair));
+    stoppers.push(() => certificateKeeper.stop());
+  }
   if (options.tlsCertFile && options.tlsPrivateKeyFile) {
     const files = [options.tlsCertFile, options.tlsPrivateKeyFile];
     stoppers.push(

@@ -121,6 +121,18 @@ describe("apiserver flags", () => {
     );
   });
 
+  test("the self-managed serving certificate: both flags, and not with --tls-cert-file", () => {
+    expect(validate(["--apiservice=v1alpha1.device-mounter.io", "--serving-cert-secret=dm-serving"]).selfManagedCertificate).toEqual({
+      apiServiceName: "v1alpha1.device-mounter.io",
+      secretName: "dm-serving",
+    });
+    expect(() => validate(["--apiservice=v1alpha1.device-mounter.io"])).toThrow("--apiservice and --serving-cert-secret go together: give both or neither");
+    expect(() => validate(["--apiservice=v1alpha1.device-mounter.io", "--serving-cert-secret=dm", `--tls-cert-file=${file}`, `--tls-private-key-file=${file}`])).toThrow(
+      "--serving-cert-secret and --tls-cert-file exclude each other: the certificate comes from one of them",
+    );
+    expect(() => validate(["--apiservice=v1alpha1.device-mounter.io", "--serving-cert-secret=Not_A_Name"])).toThrow('--serving-cert-secret "Not_A_Name" ');
+  });
+
   test("unknown flags and arguments are usage errors", () => {
     expect(() => parseApiserverFlags(["--secure-prot=1"])).toThrow(UsageError);
     expect(() => parseApiserverFlags(["serve"])).toThrow("unexpected arguments: serve (see --help)");

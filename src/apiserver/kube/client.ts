@@ -1,6 +1,7 @@
 // The apiserver's facade over the Kubernetes API: exactly the calls it
-// makes (read a pod, TokenReview, SubjectAccessReview, list+watch), so that
-// tests replace it with a fake and RBAC can be derived from this file.
+// makes (read a pod, TokenReview, SubjectAccessReview, list+watch, and the
+// self-managed serving certificate's Secret and APIService), so that tests
+// replace it with a fake and RBAC can be derived from this file.
 import { StatusError } from "../../api/status.ts";
 import type { AccessAttributes, AccessDecision, AccessReviewer } from "../auth/authorizer.ts";
 import type { TokenReviewer } from "../auth/authenticator.ts";
@@ -9,6 +10,7 @@ import type { UserInfo } from "../../api/user.ts";
 import type { KubeConnection } from "../../kube/transport.ts";
 import { failure, KubeApiError, KubeRest, type ListWatchSource, type Selectors } from "../../kube/rest.ts";
 import type { KubeObject, Pod } from "../../kube/types.ts";
+import type { APIServiceObject, SecretObject, ServingCertificateApi } from "../certs/self-managed.ts";
 
 export { KubeApiError, type ListWatchSource, type Selectors };
 
@@ -17,7 +19,7 @@ export interface PodReader {
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<Pod | undefined>;
 }
 
-export interface KubeApi extends PodReader, TokenReviewer, AccessReviewer {
+export interface KubeApi extends PodReader, TokenReviewer, AccessReviewer, ServingCertificateApi {
   listWatch<T extends KubeObject>(collectionPath: string, selectors: Selectors): ListWatchSource<T>;
 }
 
@@ -74,4 +76,56 @@ export class KubeRestClient implements KubeApi {
   listWatch<T extends KubeObject>(collectionPath: string, selectors: Selectors): ListWatchSource<T> {
     return this.rest.listWatch<T>(collectionPath, selectors);
   }
+
+  /** The object, or undefined on 404; KubeApiError otherwise. */
+  private async getOptional<T>(path: string, what: string): Promise<T | undefined> {
+    const response = await this.call(path, what);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    if (!response.ok) throw await failure(response, what);
+    return (await response.json()) as T;
+  }
+
+  getAPIService(name: string): Promise<APIServiceObject | undefined> {
+    return this.getOptional(`/apis/apiregistration.k8s.io/v1/apiservices/${encodeURIComponent(name)}`, `reading APIService ${name}`);
+  }
+
+  async patchAPIServiceCABundle(name: string, caBundle: string): Promise<void> {
+    await this.rest.json(`/apis/apiregistration.k8s.io/v1/apiservices/${encodeURIComponent(name)}`, `setting the caBundle of APIService ${name}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/merge-patch+json" },
+      body: JSON.stringify({ spec: { caBundle } }),
+    });
+  }
+
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    return this.getOptional(secretPath(namespace, name), `reading Secret ${namespace}/${name}`);
+  }
+
+  async createSecret(namespace: string, secret: SecretObject): Promise<SecretObject | "AlreadyExists"> {
+    const what = `creating Secret ${namespace}/${secret.metadata?.name ?? ""}`;
+    const response = await this.call(secretPath(namespace), what, { method: "POST", body: JSON.stringify({ apiVersion: "v1", kind: "Secret", ...secret }) });
+    if (response.status === 409) {
+      await response.body?.cancel();
+      return "AlreadyExists";
+    }
+    if (!response.ok) throw await failure(response, what);
+    return (await response.json()) as SecretObject;
+  }
+
+  async updateSecret(namespace: string, secret: SecretObject): Promise<SecretObject | "Conflict"> {
+    const name = secret.metadata?.name ?? "";
+    const what = `updating Secret ${namespace}/${name}`;
+    const response = await this.call(secretPath(namespace, name), what, { method: "PUT", body: JSON.stringify({ apiVersion: "v1", kind: "Secret", ...secret }) });
+    if (response.status === 409) {
+      await response.body?.cancel();
+      return "Conflict";
+    }
+    if (!response.ok) throw await failure(response, what);
+    return (await response.json()) as SecretObject;
+  }
 }
+
+const secretPath = (namespace: string, name?: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name ? `/${encodeURIComponent(name)}` : ""}`;
