@@ -260,10 +260,10 @@ export async function runningPod(cluster: Cluster, name: string, extra: Partial<
   return name;
 }
 
-/** The first 4 KiB of `path` as a process in the pod's container "main" reads them. */
-export async function readInside(node: ClusterNode, pod: string, path: string, namespace = "default"): Promise<{ code: number; bytes: Buffer; stderr: string }> {
-  const container = node.containerOf(namespace, pod, "main");
-  if (!container) throw new Error(`pod ${namespace}/${pod} has no running container "main" on node ${node.name}`);
+/** The first 4 KiB of `path` as a process in the pod's container reads them. */
+export async function readInside(node: ClusterNode, pod: string, path: string, containerName = "main", namespace = "default"): Promise<{ code: number; bytes: Buffer; stderr: string }> {
+  const container = node.containerOf(namespace, pod, containerName);
+  if (!container) throw new Error(`pod ${namespace}/${pod} has no running container "${containerName}" on node ${node.name}`);
   const r = await container.exec(["head", "-c", "4096", path]);
   return { code: r.code, bytes: Buffer.from(r.stdout), stderr: r.stderr };
 }
