@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { cleanupAfterAll } from "../support/cleanup.ts";
 import { requireRoot } from "../support/prereqs.ts";
 import type { CgroupDriver, CgroupMode } from "../cluster/index.ts";
+import { getPod } from "../cluster/testing.ts";
 import { eventually, readInside, runningPod, slavePodsOf } from "../agent/harness.ts";
 import { startProduct, type Product } from "./product.ts";
 
@@ -25,6 +26,13 @@ const mountPath = (pod: string, query = "device_type=LOOP&wait_second=20") => `$
 const unmountPath = (pod: string, query = "device_type=LOOP&wait_second=20") => `${GROUP_VERSION_PATH}/namespaces/default/pods/${pod}/unmount?${query}`;
 /** The contract's body of PUT .../mount: one loop device from the node's device plugin. */
 const MOUNT_BODY = { resources: { "example.com/loop": "1" } };
+/** The contract's body with every field, as the README shows it. */
+const FULL_MOUNT_BODY = {
+  ...MOUNT_BODY,
+  annotations: { "device-mounter.io/expansion": "true" },
+  labels: { app: "slave-pod" },
+  patches: [JSON.stringify({ op: "add", path: "/spec/tolerations/-", value: { key: "dedicated", operator: "Exists" } })],
+};
 
 interface MountedDevice {
   path: string;
@@ -95,16 +103,20 @@ describe.skipIf(!runnable)("device-mounter end to end on a v1 node with the cgro
     expect((groups.groups as Array<{ name: string; versions: Array<{ groupVersion: string }> }>).find((g) => g.name === "device-mounter.io")?.versions.map((v) => v.groupVersion)).toEqual(["device-mounter.io/v1alpha1"]);
   }, 30_000);
 
-  test("kubectl replace --raw .../mount with the contract's body: the container reads the loop device; .../unmount takes it away", async () => {
+  test("kubectl replace --raw .../mount with the contract's body: the container reads the loop device, the slave pod has the body's labels, annotations and patch; .../unmount takes it away", async () => {
     const { product } = e2e;
     const pod = await e2e.newPod();
-    const body = join(product.cluster.dir, "mount-body.json");
-    writeFileSync(body, JSON.stringify(MOUNT_BODY));
-    const mounted = JSON.parse(expectOk("kubectl replace --raw mount", await product.kubectl("alice", ["replace", "--raw", mountPath(pod), "-f", body])));
+    const body = join(product.cluster.dir, "full-mount-body.json");
+    writeFileSync(body, JSON.stringify(FULL_MOUNT_BODY, null, 2));
+    const mounted = JSON.parse(expectOk("kubectl replace --raw mount", await product.kubectl("alice", ["replace", "--raw", mountPath(pod, "device_type=LOOP&container=main&wait_second=20"), "-f", body])));
     expect(mounted).toMatchObject({ kind: "MountResult", container: "main" });
     expect(mounted.slavePods).toHaveLength(1);
     const device = mounted.devices[0] as MountedDevice;
     await e2e.expectReadable(pod, device);
+    const slave = await getPod(product.cluster, mounted.slavePods[0]);
+    expect(slave.metadata?.labels?.["app"]).toBe("slave-pod");
+    expect(slave.metadata?.annotations?.["device-mounter.io/expansion"]).toBe("true");
+    expect(slave.spec?.tolerations).toContainEqual({ key: "dedicated", operator: "Exists" });
 
     const empty = join(product.cluster.dir, "empty-body.json");
     writeFileSync(empty, "{}");
