@@ -10,7 +10,7 @@ import type { PolicyRule } from "../cluster/apiserver/index.ts";
 import type { CgroupDriver, CgroupMode, Cluster, ClusterNode } from "../cluster/index.ts";
 import { kubectlOk } from "../cluster/testing.ts";
 import { BINARY } from "../device-layer/cli.ts";
-import { APISERVER_USER, startAgentCluster, startServerProcess, type AgentCluster, type ServerProcess } from "../agent/harness.ts";
+import { APISERVER_USER, eventually, startAgentCluster, startServerProcess, type AgentCluster, type ServerProcess } from "../agent/harness.ts";
 
 export const AGENT_NAMESPACE = "device-mounter";
 /** The agent DaemonSet's pod labels (deploy/base/agent-daemonset.yaml), the apiserver's --agent-selector. */
@@ -64,7 +64,7 @@ export interface Product {
   kubectlPlugin(user: User, args: string[]): Promise<CommandOutput>;
   /** A request through the Kubernetes API server (the aggregator) with the user's token. */
   request(user: User, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
-  /** The agent's DaemonSet pod on the node: created and Ready, or deleted. */
+  /** The agent's DaemonSet pod on the node: created and Ready, or deleted; either way once the apiserver has seen it. */
   createAgentPod(): Promise<void>;
   deleteAgentPod(): Promise<void>;
   stop(): Promise<void>;
@@ -157,6 +157,24 @@ export async function startProduct(options: { cgroupMode: CgroupMode; driver: Cg
     // Its serving certificate is the self-signed development fallback, so the APIService skips verification.
     cluster.api.registerAPIService({ ...API_GROUP_VERSION, url: apiserver.url, insecureSkipTLSVerify: true });
 
+    /** The apiserver logs each change of the set of nodes with a ready agent: wait for the one, logged after line `from`, that adds or drops this node. */
+    const apiserverSawAgent = (from: number, ready: boolean) =>
+      eventually(
+        `the apiserver sees the agent on ${node.name} ${ready ? "ready" : "gone"}`,
+        () =>
+          logs.slice(from).some((line) => {
+            const entry = (() => {
+              try {
+                return JSON.parse(line) as { msg?: string; nodes?: string[] };
+              } catch {
+                return {};
+              }
+            })();
+            return entry.msg === "nodes with a ready agent changed" && (entry.nodes ?? []).includes(node.name) === ready;
+          }),
+        60_000,
+      );
+
     const tokenOf = {} as Record<User, string>;
     const kubeconfigOf = {} as Record<User, string>;
     for (const user of USERS) {
@@ -194,9 +212,15 @@ export async function startProduct(options: { cgroupMode: CgroupMode; driver: Cg
         }
         return { status: response.status, body: parsed as any };
       },
-      createAgentPod,
-      deleteAgentPod: async () => {
+      async createAgentPod() {
+        const from = logs.length;
+        await createAgentPod();
+        await apiserverSawAgent(from, true);
+      },
+      async deleteAgentPod() {
+        const from = logs.length;
         await kubectlOk(cluster, ["delete", "pod", agentPodName(node), "-n", AGENT_NAMESPACE]);
+        await apiserverSawAgent(from, false);
       },
       async stop() {
         cluster.api.unregisterAPIService(API_GROUP_VERSION.group, API_GROUP_VERSION.version);
