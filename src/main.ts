@@ -1,10 +1,6 @@
 // Entry point of the single executable. Exit codes: 0 ok, 1 failure, 2 usage.
 import { describeError, UsageError } from "./cli/errors.ts";
-import { agentCommand } from "../agent/command.ts";
-import { holdCommand } from "../agent/hold.ts";
-import { apiserverCommand } from "./apiserver/command.ts";
-import { isKubectlPlugin, MOUNT_USAGE, mountCommand, UNMOUNT_USAGE, unmountCommand } from "./cli/kube-commands.ts";
-import { attachCommand, detachCommand, listCommand, versionCommand } from "./cli/node-commands.ts";
+import { isKubectlPlugin, MOUNT_USAGE, UNMOUNT_USAGE } from "./cli/usage.ts";
 
 const USAGE = `device-mounter: hot-mount devices into running containers
 
@@ -29,30 +25,36 @@ any process in the target container.`;
 
 type Command = (argv: string[], out: (line: string) => void) => Promise<void>;
 
-const COMMANDS: Record<string, Command> = {
-  mount: mountCommand,
-  unmount: unmountCommand,
-  apiserver: apiserverCommand,
-  agent: agentCommand,
-  hold: () => holdCommand(),
-  attach: attachCommand,
-  detach: detachCommand,
-  list: listCommand,
-  version: versionCommand,
+// Loaded on demand: a command pays only for its own dependencies (the node
+// CLI and the slave pods' `hold` start without the Kubernetes client, gRPC or
+// the schema models the servers need).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  mount: async () => (await import("./cli/kube-commands.ts")).mountCommand,
+  unmount: async () => (await import("./cli/kube-commands.ts")).unmountCommand,
+  apiserver: async () => (await import("./apiserver/command.ts")).apiserverCommand,
+  agent: async () => (await import("../agent/command.ts")).agentCommand,
+  hold: async () => (await import("../agent/hold.ts")).holdCommand,
+  attach: async () => (await import("./cli/node-commands.ts")).attachCommand,
+  detach: async () => (await import("./cli/node-commands.ts")).detachCommand,
+  list: async () => (await import("./cli/node-commands.ts")).listCommand,
+  version: async () => (await import("./cli/node-commands.ts")).versionCommand,
 };
 
-export async function main(argv: string[], _asKubectlPlugin = false): Promise<number> {
+export async function main(argv: string[], asKubectlPlugin = false): Promise<number> {
   const [name, ...rest] = argv;
+  // As a kubectl plugin the same commands run; only the help names them as kubectl does.
+  const usage = asKubectlPlugin ? USAGE.replace(/^(\s*)device-mounter (mount|unmount)/gm, "$1kubectl device-mounter $2") : USAGE;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    console.log(USAGE);
+    console.log(usage);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    console.error(`device-mounter: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+  const load = COMMANDS[name];
+  if (!load) {
+    console.error(`device-mounter: unknown command ${JSON.stringify(name)}\n\n${usage}`);
     return 2;
   }
   try {
+    const command = await load();
     await command(rest, (line) => console.log(line));
     return 0;
   } catch (e) {
@@ -63,4 +65,5 @@ export async function main(argv: string[], _asKubectlPlugin = false): Promise<nu
 }
 
 // Installed as kubectl-device_mounter, `kubectl device-mounter mount ...` runs the same commands.
-if (import.meta.main) process.exit(await main(process.argv.slice(2), isKubectlPlugin(process.argv[1] ?? process.argv0)));
+// (In a compiled Bun executable argv[1] is the bundle's path; argv0 is the name it was run by.)
+if (import.meta.main) process.exit(await main(process.argv.slice(2), isKubectlPlugin(process.argv0)));

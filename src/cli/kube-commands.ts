@@ -1,20 +1,17 @@
 // The cluster CLI: mount and unmount devices through the Kubernetes API
 // server, like any other client (kubeconfig rules, the aggregated API
 // device-mounter.io/v1alpha1). Also what `kubectl device-mounter` runs.
-import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { devicePath, fieldProblems, MOUNT_SUBRESOURCE, mountQuerySchema, MountBodySchema, UNMOUNT_SUBRESOURCE, unmountQuerySchema, type FieldProblem, type MountRequestBody, type MountResult, type UnmountResult } from "../api/public.ts";
 import { StatusError, type Status } from "../api/status.ts";
 import { contextNamespace, kubeConnection, loadKubeConfig, type KubeConnection } from "../kube/transport.ts";
 import { UsageError } from "./errors.ts";
+import { isKubectlPlugin, KUBECTL_PLUGIN_NAME, MOUNT_USAGE, UNMOUNT_USAGE } from "./usage.ts";
+
+export { isKubectlPlugin, KUBECTL_PLUGIN_NAME, MOUNT_USAGE, UNMOUNT_USAGE };
 
 type Out = (line: string) => void;
-
-/** The executable name kubectl looks for to offer `kubectl device-mounter`. */
-export const KUBECTL_PLUGIN_NAME = "kubectl-device_mounter";
-
-export const isKubectlPlugin = (argv0: string): boolean => basename(argv0).replace(/\.exe$/i, "") === KUBECTL_PLUGIN_NAME;
 
 /** Client time on top of wait_second: the server's own margin plus the trip through the aggregator. */
 const CLIENT_MARGIN_SECONDS = 30;
@@ -40,9 +37,6 @@ const MOUNT_OPTIONS = {
 
 const UNMOUNT_OPTIONS = { ...COMMON_OPTIONS, force: { type: "boolean" } } as const;
 
-export const MOUNT_USAGE =
-  "device-mounter mount POD [-n NAMESPACE] --type DEVICE_TYPE --resource NAME=QUANTITY... [--container NAME] [--wait SECONDS] [--label KEY=VALUE]... [--annotation KEY=VALUE]... [--patch JSON]... [--kubeconfig FILE] [--context NAME] [-o text|json]";
-export const UNMOUNT_USAGE = "device-mounter unmount POD [-n NAMESPACE] --type DEVICE_TYPE [--container NAME] [--wait SECONDS] [--force] [--kubeconfig FILE] [--context NAME] [-o text|json]";
 
 function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(argv: string[], options: T, usage: string) {
   try {
