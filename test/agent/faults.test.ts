@@ -19,8 +19,7 @@ import { startCluster, type Cluster, type ClusterNode } from "../cluster/index.t
 import { createPod, getPod, kubectlOk, waitForPod } from "../cluster/testing.ts";
 import { cleanupAfterAll } from "../support/cleanup.ts";
 import { requireRoot } from "../support/prereqs.ts";
-import { AGENT_IMAGE, AGENT_RULES, AGENT_USER, LOOP_TYPE_CONFIG } from "./harness.ts";
-import { BINARY } from "../device-layer/cli.ts";
+import { AGENT_IMAGE, AGENT_IMAGES, AGENT_RULES, AGENT_USER, LOOP_TYPE_CONFIG } from "./harness.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "runc", "busybox", "losetup", "cgroup-v1-devices", "cgroup2"]);
@@ -37,13 +36,7 @@ describe.skipIf(!ready)("a mount failing at each step leaves nothing behind (v2,
       cgroupMode: "v2",
       driver: "systemd",
       devices: { loop: 1 },
-      images: {
-        [AGENT_IMAGE]: [
-          { source: BINARY, destination: "/device-mounter" },
-          { source: "/lib/x86_64-linux-gnu", destination: "/lib/x86_64-linux-gnu" },
-          { source: "/lib64", destination: "/lib64" },
-        ],
-      },
+      images: AGENT_IMAGES,
     });
     node = cluster.nodes[0]!;
     cluster.api.setPolicy({ rules: AGENT_RULES });
