@@ -36,10 +36,12 @@ export interface Enforcement {
 
 export class DeviceBusyError extends Error {
   override readonly name = "DeviceBusyError";
+  /** "pid 42 (python) using c 195:0; …" */
+  readonly inUseBy: string;
   constructor(readonly holders: Holder[]) {
-    super(
-      `device in use by ${holders.map((h) => `pid ${h.pid} (${h.comm}) using ${h.devices.join(", ")}`).join("; ")}; stop those processes or force the unmount`,
-    );
+    const inUseBy = holders.map((h) => `pid ${h.pid} (${h.comm}) using ${h.devices.join(", ")}`).join("; ");
+    super(`device in use by ${inUseBy}; stop those processes or force the unmount`);
+    this.inUseBy = inUseBy;
   }
 }
 

@@ -168,7 +168,7 @@ export class MountService {
           const result = await setGrants(target, keep, { force: request.force, graceMs: this.options.killGraceMs ?? 5000 });
           killed = result.killed.map((h) => ({ pid: h.pid, comm: h.comm }));
         } catch (e) {
-          if (e instanceof DeviceBusyError) throw new StatusError("Conflict", `${e.message} (unmount with force=1 to end them)`);
+          if (e instanceof DeviceBusyError) throw new StatusError("Conflict", `device in use by ${e.inUseBy}; stop those processes, or unmount with force=1 to end them`);
           throw e;
         }
       }
