@@ -69,7 +69,7 @@ interface LoadedPackage {
 }
 
 export const devicePluginPackage = (): LoadedPackage =>
-  grpc.loadPackageDefinition(protoLoader.fromJSON(descriptor, { keepCase: true, longs: String, defaults: true, arrays: true, objects: true })) as unknown as LoadedPackage;
+  grpc.loadPackageDefinition(protoLoader.fromJSON(descriptor as unknown as Parameters<typeof protoLoader.fromJSON>[0], { keepCase: true, longs: String, defaults: true, arrays: true, objects: true })) as unknown as LoadedPackage;
 
 export interface LoopDevice {
   /** The device ID the kubelet allocates: loopN. */
