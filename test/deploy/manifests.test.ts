@@ -104,7 +104,8 @@ for (const kustomization of KUSTOMIZATIONS) {
       const agentPort = Number(effectiveFlag("agent", agent.args!, "secure-port"));
       expect(Number(effectiveFlag("apiserver", apiserver.args!, "agent-port"))).toBe(agentPort);
       expect(agent.ports!.find((p) => p.name === "https")?.containerPort).toBe(agentPort);
-      for (const probe of [agent.livenessProbe, agent.readinessProbe]) expect(probe.httpGet).toMatchObject({ scheme: "HTTPS", port: "https" });
+      for (const probe of [agent.startupProbe, agent.livenessProbe, agent.readinessProbe]) expect(probe.httpGet).toMatchObject({ scheme: "HTTPS", port: "https" });
+      expect([agent.livenessProbe.httpGet.path, agent.readinessProbe.httpGet.path]).toEqual(["/livez", "/readyz"]);
 
       const deployment = find(objects, APISERVER.kind, APISERVER.name);
       const identity = `system:serviceaccount:${deployment.metadata.namespace}:${deployment.spec.template.spec.serviceAccountName}`;
