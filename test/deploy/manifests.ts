@@ -75,11 +75,16 @@ export function requireBinary(): void {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: the deploy checks run the binary the manifests run; build it with \`node_modules/.bin/bun build.ts\``);
 }
 
-/** `device-mounter <mode> --help`. */
+const helpTexts = new Map<string, string>();
+
+/** `device-mounter <mode> --help` (run once per mode). */
 export function help(mode: "apiserver" | "agent"): string {
+  const cached = helpTexts.get(mode);
+  if (cached !== undefined) return cached;
   requireBinary();
   const result = Bun.spawnSync([BINARY, mode, "--help"], { stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`device-mounter ${mode} --help exited ${result.exitCode}: ${result.stderr.toString()}`);
+  helpTexts.set(mode, result.stdout.toString());
   return result.stdout.toString();
 }
 
