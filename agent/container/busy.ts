@@ -32,21 +32,33 @@ function readComm(procRoot: string, pid: number): string {
   }
 }
 
+/** The process is gone (or the fd closed) meanwhile: nothing to see. Anything else means we cannot tell. */
+const vanished = (e: unknown) => ["ENOENT", "ESRCH"].includes((e as NodeJS.ErrnoException).code ?? "");
+
+/** Never fail open: a process whose files cannot be inspected might hold the device. */
+class CannotInspectError extends Error {
+  override readonly name = "CannotInspectError";
+  constructor(pid: number, what: string, cause: unknown) {
+    super(`cannot tell whether pid ${pid} uses the device: reading its ${what} failed (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`);
+  }
+}
+
 function openDevices(procRoot: string, pid: number): Set<string> {
   const found = new Set<string>();
   let fds: string[];
   try {
     fds = readdirSync(`${procRoot}/${pid}/fd`);
-  } catch {
-    return found; // exited meanwhile
+  } catch (e) {
+    if (vanished(e)) return found;
+    throw new CannotInspectError(pid, "open files", e);
   }
   for (const fd of fds) {
     try {
       const st = statSync(`${procRoot}/${pid}/fd/${fd}`, { bigint: true });
       const type = st.isCharacterDevice() ? "c" : st.isBlockDevice() ? "b" : undefined;
       if (type) found.add(deviceKey({ type, ...splitDev(st.rdev) }));
-    } catch {
-      // fd closed meanwhile
+    } catch (e) {
+      if (!vanished(e)) throw new CannotInspectError(pid, `fd ${fd}`, e);
     }
   }
   return found;
@@ -58,8 +70,9 @@ function mappedNodes(procRoot: string, pid: number): Set<string> {
   let maps: string;
   try {
     maps = readFileSync(`${procRoot}/${pid}/maps`, "utf8");
-  } catch {
-    return found;
+  } catch (e) {
+    if (vanished(e)) return found;
+    throw new CannotInspectError(pid, "memory maps", e);
   }
   for (const line of maps.split("\n")) {
     const fields = line.split(/\s+/);
@@ -103,17 +116,24 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A process that should have been ended is still there: the device stays granted. */
+export class TerminateError extends Error {
+  override readonly name = "TerminateError";
+}
+
 /**
  * SIGTERM, then SIGKILL whatever is still alive after `graceMs`. Processes
  * give no event we could wait on from outside their parent, so this polls.
- * Returns once every pid is gone (or after a bounded wait following SIGKILL).
+ * Resolves once every pid is gone; throws TerminateError naming those that
+ * are not (a signal refused, or a process stuck in the kernel).
  */
 export async function terminate(pids: number[], graceMs: number, clock: Clock = realClock): Promise<void> {
+  const refused = new Map<number, string>();
   const signal = (sig: NodeJS.Signals, pid: number) => {
     try {
       process.kill(pid, sig);
-    } catch {
-      // already gone
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") refused.set(pid, `${sig}: ${(e as NodeJS.ErrnoException).code}`);
     }
   };
   pids.forEach((pid) => signal("SIGTERM", pid));
@@ -124,4 +144,8 @@ export async function terminate(pids: number[], graceMs: number, clock: Clock = 
   const left = pids.filter(alive);
   left.forEach((pid) => signal("SIGKILL", pid));
   await waitGone(clock.now() + 2000);
+  const survivors = pids.filter(alive);
+  if (survivors.length) {
+    throw new TerminateError(`could not end ${survivors.map((pid) => `pid ${pid}${refused.has(pid) ? ` (${refused.get(pid)})` : ""}`).join(", ")}; the device stays granted`);
+  }
 }

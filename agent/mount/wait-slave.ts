@@ -4,7 +4,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { StatusError } from "../../src/api/status.ts";
 import type { AgentKube } from "../kube/client.ts";
 
-type Verdict = { done: true } | { done: false; failure?: StatusError };
+type Verdict = { done: true } | { done: false; failure?: StatusError; unschedulable?: string };
 
 const slaveName = (pod: V1Pod) => `slave pod ${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
@@ -16,11 +16,20 @@ export function judgeSlave(pod: V1Pod): Verdict {
     const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(": ");
     return { done: false, failure: new StatusError("Conflict", `${slaveName(pod)} ended (${phase}${why ? `: ${why}` : ""}) before its devices could be mounted`) };
   }
+  // Not final: the scheduler tries again as devices are freed (an unmount that
+  // just finished may still be releasing them), so this is answered only if
+  // it is still the state at the deadline.
   const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
-  if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
-    return { done: false, failure: new StatusError("Conflict", `no devices for this mount: the scheduler cannot place its ${slaveName(pod)}: ${scheduled.message ?? "Unschedulable"}`) };
-  }
+  if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") return { done: false, unschedulable: scheduled.message ?? "Unschedulable" };
   return { done: false };
+}
+
+/** At the deadline: the scheduler's reason if it still could not place the pod (409), else 504. */
+function deadlinePassed(created: V1Pod, latest: V1Pod): StatusError {
+  const verdict = judgeSlave(latest);
+  const unschedulable = verdict.done ? undefined : verdict.unschedulable;
+  if (unschedulable) return new StatusError("Conflict", `no devices for this mount: the scheduler cannot place its ${slaveName(created)}: ${unschedulable}`);
+  return new StatusError("Timeout", `timed out waiting for ${slaveName(created)} to run (${describeWait(latest)}); raise wait_second or check the node's device plugin`);
 }
 
 function describeWait(pod: V1Pod): string {
@@ -67,11 +76,9 @@ export async function waitForSlave(kube: AgentKube, created: V1Pod, deadline: nu
         version = fresh.metadata?.resourceVersion ?? "";
       }
     }
-    throw new StatusError("Timeout", `timed out waiting for ${slaveName(created)} to run (${describeWait(latest)}); raise wait_second or check the node's device plugin`);
+    throw deadlinePassed(created, latest);
   } catch (e) {
-    if (controller.signal.aborted && !(e instanceof StatusError && e.reason !== "Timeout")) {
-      throw new StatusError("Timeout", `timed out waiting for ${slaveName(created)} to run (${describeWait(latest)}); raise wait_second or check the node's device plugin`);
-    }
+    if (controller.signal.aborted && !(e instanceof StatusError && e.reason !== "Timeout")) throw deadlinePassed(created, latest);
     throw e;
   } finally {
     clearTimeout(timer);

@@ -29,6 +29,8 @@ const EXPECTED = new Set([
   "NotGrantedError",
   "StatusError",
   "KubeConfigError",
+  "CannotInspectError",
+  "TerminateError",
 ]);
 
 export function describeError(e: unknown): string {

@@ -11,6 +11,7 @@ import { testName } from "../support/names.ts";
 import { requireRoot } from "../support/prereqs.ts";
 import { startContainer, type CgroupMode, type Container } from "../support/runc.ts";
 import { deviceMounter, deviceMounterOk, requireBinary } from "./cli.ts";
+import { startHolder } from "../support/holder.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "runc", "busybox", "losetup", "cgroup-v1-devices", "cgroup2"]);
@@ -133,25 +134,7 @@ for (const mode of ["v1", "v2"] as CgroupMode[]) {
     test("detach of a device held open refuses and names the PID; --force ends the holder and removes the device", async () => {
       const c = await container();
       await deviceMounterOk("attach", "--pid", String(c.pid), `${loopA.path}:rw:/dev/data`);
-      await c.execText(["sh", "-c", "sleep 1000 < /dev/data > /dev/null 2>&1 &"]);
-      const findHolder = () =>
-        readdirSync("/proc")
-          .filter((p) => /^\d+$/.test(p))
-          .map(Number)
-          .find((pid) => {
-            try {
-              return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "sleep" && readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(c.cgroupsPath) && pid !== c.pid;
-            } catch {
-              return false;
-            }
-          });
-      // The shell returns before its background child has exec'd sleep; processes give no event to wait on.
-      let holder = findHolder();
-      for (let i = 0; i < 50 && holder === undefined; i++) {
-        await Bun.sleep(20);
-        holder = findHolder();
-      }
-      expect(holder).toBeDefined();
+      const holder = await startHolder(c, "/dev/data");
 
       const refused = await deviceMounter("detach", "--pid", String(c.pid), "/dev/data");
       expect(refused.code).toBe(1);

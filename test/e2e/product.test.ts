@@ -12,6 +12,7 @@ import type { CgroupDriver, CgroupMode } from "../cluster/index.ts";
 import { getPod } from "../cluster/testing.ts";
 import { eventually, readInside, runningPod, slavePodsOf } from "../agent/harness.ts";
 import { startProduct, type Product } from "./product.ts";
+import { startHolder } from "../support/holder.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "runc", "busybox", "losetup", "cgroup-v1-devices", "cgroup2"]);
@@ -143,10 +144,7 @@ describe.skipIf(!runnable)("device-mounter end to end on a v1 node with the cgro
     const pod = await e2e.newPod();
     const device = await e2e.cliMount(pod);
     const container = product.node.containerOf("default", pod, "main")!;
-    await container.execText(["sh", "-c", `sleep 1000 < ${device.path} > /dev/null 2>&1 &`]);
-    const procs = readFileSync(`${container.cgroup.v1Devices ?? container.cgroup.unified}/cgroup.procs`, "utf8").split("\n").filter(Boolean).map(Number);
-    const holder = procs.find((p) => p !== container.pid && readFileSync(`/proc/${p}/comm`, "utf8").trim() === "sleep");
-    expect(holder).toBeDefined();
+    const holder = await startHolder(container, device.path);
 
     const refused = await product.request("alice", "PUT", unmountPath(pod));
     expect(refused.status).toBe(409);
