@@ -74,7 +74,7 @@ describe("parseDeviceTypeConfig", () => {
 `);
     expect(error.problems).toEqual([
       "deviceTypes[0][name]: must be 1-63 letters, digits, '_', '-' or '.', starting and ending with a letter or digit",
-      "deviceTypes[0][resources][0]: not a valid resource name: prefix part must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+      "deviceTypes[0][resources][0]: not a valid resource name: prefix part must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
       "deviceTypes[0][devices][0][hostPath]: must be an absolute path",
       'deviceTypes[0][devices][0][access]: must be a subset of "rwm" in that order',
       "deviceTypes[0][devices][1]: needs exactly one of hostPath and slavePath",

@@ -19,7 +19,7 @@ import { posix } from "node:path";
 import * as v from "valibot";
 import { fieldProblems } from "../../src/api/public.ts";
 import { StatusError } from "../../src/api/status.ts";
-import { qualifiedNameProblems } from "../slavepod/k8s-names.ts";
+import { qualifiedNameProblems } from "../../src/api/k8s-names.ts";
 import { statDeviceNode, statDeviceNodeIfPresent } from "./device-node.ts";
 import type { DeviceContext, DeviceType, HostDeviceNode } from "./types.ts";
 

@@ -169,9 +169,9 @@ describe("buildSlavePod", () => {
       annotations: { "/empty-prefix": "v", "fine.example/key": "x".repeat(300_000) },
     });
     expect(error.details?.causes?.map((c) => c.message)).toEqual([
-      'labels: key "bad key!": name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character',
-      'labels["ok"]: value "-starts-with-dash": must be empty or consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character',
-      'labels: key "Example.com/x": prefix part must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character',
+      'labels: key "bad key!": name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character (e.g. \'MyName\', \'my.name\' or \'123-abc\')',
+      'labels["ok"]: value "-starts-with-dash": must be empty or consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character (e.g. \'MyValue\' or \'my_value\')',
+      'labels: key "Example.com/x": prefix part must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character (e.g. \'example.com\')',
       `labels: key "${"a".repeat(64)}": name part must be no more than 63 characters`,
       'annotations: key "/empty-prefix": prefix part must be non-empty',
       "annotations: total size 300030 bytes must be no more than 262144 bytes",

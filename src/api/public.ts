@@ -4,7 +4,7 @@
 // and the CLI checks its arguments with them before sending, so both agree on
 // what is valid.
 import * as v from "valibot";
-import { annotationKeyProblems, ANNOTATIONS_TOTAL_MAX_BYTES, dns1123LabelProblems, labelValueProblems, qualifiedNameProblems } from "../apiserver/validation/names.ts";
+import { annotationKeyProblems, ANNOTATIONS_TOTAL_MAX_BYTES, dns1123LabelProblems, labelValueProblems, qualifiedNameProblems } from "./k8s-names.ts";
 import { isPositive, isWholeNumber, parseQuantity, QuantityError } from "../apiserver/validation/quantity.ts";
 import { JsonPatchOperationSchema, type AgentMountResponse, type AgentUnmountResponse, type JsonPatchOperation } from "./agent.ts";
 

@@ -4,7 +4,7 @@
 import { isIP } from "node:net";
 import { FlagValidator, flagUsage, parseDuration, parseFlags, type FlagTable, type ParsedFlags } from "../cli/flags.ts";
 import { REQUEST_HEADER_FLAG_DEFAULTS, type RequestHeaderFlags } from "./auth/request-header-config.ts";
-import { dns1123LabelProblems, dns1123SubdomainProblems, labelValueProblems, qualifiedNameProblems } from "./validation/names.ts";
+import { dns1123LabelProblems, dns1123SubdomainProblems, labelValueProblems, qualifiedNameProblems } from "../api/k8s-names.ts";
 
 export const DEFAULT_AGENT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 

@@ -17,7 +17,7 @@ import {
 import { StatusError, type StatusReason } from "../../api/status.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
 import type { DeviceOperations, PodTarget } from "../devices/operations.ts";
-import { dns1123LabelProblems, dns1123SubdomainProblems } from "../validation/names.ts";
+import { dns1123LabelProblems, dns1123SubdomainProblems } from "../../api/k8s-names.ts";
 import { authorizeDeviceRequest } from "./access.ts";
 import { limitBody, readJsonBody } from "./body.ts";
 import type { ApiserverContext, ApiserverEnv } from "./env.ts";
