@@ -1,6 +1,5 @@
 // What a device type is: the resources it owns and how one device ID the
 // device plugin allocated becomes host device nodes to grant a container.
-import type { DeviceSpec } from "../container/grants.ts";
 
 /** A device node to grant: where it is on the host, where it goes in the container, and what it is. */
 export interface HostDeviceNode {
@@ -39,18 +38,4 @@ export interface DeviceType {
   devicesFor(resource: string, deviceId: string, context?: DeviceContext): Promise<HostDeviceNode[]> | HostDeviceNode[];
   /** Nodes every container using this type also needs, granted once per container. */
   companions?(): HostDeviceNode[];
-}
-
-/** The device layer's view of a node (agent/container/grants.ts). */
-export function deviceSpecOf(node: HostDeviceNode): DeviceSpec {
-  return {
-    path: node.containerPath,
-    type: node.type,
-    major: node.major,
-    minor: node.minor,
-    access: node.access,
-    mode: node.mode,
-    uid: node.uid,
-    gid: node.gid,
-  };
 }
