@@ -29,7 +29,7 @@ export class UnsafeProgramError extends Error {
   }
 }
 
-export interface V2Program {
+interface V2Program {
   id: number;
   name: string;
   attachFlags: number;
@@ -37,22 +37,6 @@ export interface V2Program {
   rules: DeviceRule[];
   /** The runtime's instructions, without our prologue. */
   original: Insn[];
-}
-
-/** Reads the single device program attached to `dir`; undefined when none is (cgroup v2 does not restrict then). */
-export function readV2Program(dir: string): V2Program | undefined {
-  const native = loadNative();
-  const { attachFlags, progIds } = native.bpfProgQuery(dir);
-  if (progIds.length === 0) return undefined;
-  if (progIds.length > 1) {
-    throw new UnsafeProgramError(`${progIds.length} device programs are attached (ids ${progIds.join(", ")}); refusing to guess which one to extend`, dir);
-  }
-  const fd = native.bpfProgGetFdById(progIds[0]!);
-  try {
-    return describe(dir, native.bpfProgInfo(fd), attachFlags);
-  } finally {
-    native.close(fd);
-  }
 }
 
 function describe(dir: string, info: { id: number; name: string; type: number; insns: Uint8Array }, attachFlags: number): V2Program {
