@@ -109,7 +109,9 @@ export class Reconciler {
       for (const s of restarted) {
         await this.options.kube.patchPodAnnotations(s.metadata!.namespace!, s.metadata!.name!, grantAnnotations(readGrant(s).grant!.devices, container.containerId));
       }
-      if (restarted.length) {
+      // A new container has a new cgroup, so an empty record there is what marks a
+      // restart; the annotation alone may lag in the informer after our own patch.
+      if (restarted.length && result.added.length) {
         this.stats.regrants++;
         this.options.logger.info("granted devices to a restarted container", { container: key, containerId: container.containerId });
       } else if (result.removed.length) {
