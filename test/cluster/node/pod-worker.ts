@@ -174,10 +174,12 @@ export class PodWorker {
   /** Test helper: signals the current process of a container (default SIGKILL). */
   async kill(containerName: string, signal: NodeJS.Signals = "SIGKILL"): Promise<string> {
     const slot = this.slots.find((each) => each.spec.name === containerName);
-    if (!slot?.running) throw new Error(`container ${containerName} of pod ${this.namespace}/${this.name} is not running`);
+    const running = slot?.running;
+    if (!slot || !running) throw new Error(`container ${containerName} of pod ${this.namespace}/${this.name} is not running`);
     slot.killedWith = constants.signals[signal];
-    await slot.running.runc.kill(signal);
-    return slot.running.id;
+    // The exit may be handled (and slot.running cleared) before runc kill returns.
+    await running.runc.kill(signal);
+    return running.id;
   }
 
   private enqueue(step: () => Promise<void>): Promise<void> {
