@@ -29,6 +29,7 @@ describe("argument count", () => {
     ["bpfProgAttach without replaceFd", () => (native.bpfProgAttach as (...a: unknown[]) => void)("/sys/fs/cgroup/unified", 3, 2), "bpfProgAttach(cgroupPath, progFd, flags, replaceFd) takes 4 arguments, got 3"],
     ["close without fd", () => (native.close as () => void)(), "close(fd) takes 1 arguments, got 0"],
     ["getxattr with one", () => (native.getxattr as (...a: unknown[]) => void)("/x"), "getxattr(path, name) takes 2 arguments, got 1"],
+    ["lockDirectory without a path", () => (native.lockDirectory as unknown as () => void)(), "lockDirectory(path) takes 1 arguments, got 0"],
   ];
   test.each(cases)("%s → TypeError", (_, call, message) => {
     const error = thrown(call);

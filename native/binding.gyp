@@ -8,6 +8,7 @@
         "src/binding.cc",
         "src/bpf.cc",
         "src/container_path.cc",
+        "src/dir_lock.cc",
         "src/mntns.cc",
         "src/node_ops.cc",
         "src/ns_thread.cc",

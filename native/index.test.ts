@@ -51,6 +51,7 @@ describe("loadNative", () => {
       "bpfProgQuery",
       "close",
       "getxattr",
+      "lockDirectory",
       "nsBatch",
       "nsChmod",
       "nsChown",
@@ -85,7 +86,7 @@ console.log((loadNative() as unknown as { standIn?: boolean }).standIn === true 
     const lines = stdout.trim().split("\n");
     expect(lines[0]).toBe("cannot load the device_mounter native addon; tried:");
     expect(lines[1]).toStartWith(`  DEVICE_MOUNTER_NATIVE=${join(dir, "not-the-addon.cjs")}: the addon lacks nsMknod, nsStat,`);
-    expect(lines[1]).toEndWith("removexattr (stale build?)");
+    expect(lines[1]).toEndWith("removexattr, lockDirectory (stale build?)");
     expect(lines[2]).toStartWith(`  ${join(dir, "build/Release/device_mounter.node")}: `);
     expect(lines[3]).toStartWith(`  ${join(dir, "build/Debug/device_mounter.node")}: `);
     expect(lines).toHaveLength(4);
@@ -107,7 +108,7 @@ console.log(Object.keys(native).length);`,
     expect(build.success).toBe(true);
     const run = Bun.spawnSync({ cmd: [outfile], cwd: "/", env: { PATH: "/usr/bin:/bin" }, stdout: "pipe", stderr: "pipe" });
     expect(run.stderr.toString()).toBe("");
-    expect(run.stdout.toString()).toBe("close: fd must be an integer in [0, 2147483647], got -1\n16\n");
+    expect(run.stdout.toString()).toBe("close: fd must be an integer in [0, 2147483647], got -1\n17\n");
   }, 60_000);
 });
 

@@ -23,6 +23,7 @@ const BINDING_FUNCTIONS: Record<keyof NativeBinding, true> = {
   getxattr: true,
   setxattr: true,
   removexattr: true,
+  lockDirectory: true,
 };
 
 interface Candidate {

@@ -143,4 +143,12 @@ export interface NativeBinding {
   setxattr(path: string, name: string, value: Uint8Array): void;
   /** No error when the attribute does not exist. */
   removexattr(path: string, name: string): void;
+
+  // ---- locks -----------------------------------------------------------------------
+  /**
+   * Opens the directory and takes an exclusive flock(2) on it without waiting;
+   * returns the (close-on-exec) fd, whose close() releases the lock (as does the
+   * process ending). Held elsewhere: throws with code EAGAIN (EWOULDBLOCK).
+   */
+  lockDirectory(path: string): number;
 }

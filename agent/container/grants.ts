@@ -10,6 +10,7 @@ import { locateCgroupDirs, type CgroupDirs } from "../cgroup/locate.ts";
 import { executeV1, planV1, readDevicesList, v1Enforces } from "../cgroup/v1.ts";
 import { applyV2 } from "../cgroup/v2.ts";
 import { findHolders, listCgroupPids, realClock, terminate, type Clock, type DeviceInUse, type Holder } from "./busy.ts";
+import { lockGrants } from "./grant-lock.ts";
 import { changeNodes, type NodeOutcome, type NodeSpec } from "./nodes.ts";
 import { readRecord, writeRecord, type DeviceAccess, type GrantRecord, type GrantedDevice } from "./record.ts";
 
@@ -57,8 +58,17 @@ export interface GrantOptions {
   /** End processes that use a device being revoked (SIGTERM, then SIGKILL after graceMs). */
   force?: boolean;
   graceMs?: number;
+  /** How long to wait while another process changes this container's grants (default 10 s). */
+  lockTimeoutMs?: number;
   clock?: Clock;
 }
+
+/**
+ * The full set of devices to grant, or how to derive it from what is granted
+ * now: the plan sees the record under the lock, so a change made meanwhile by
+ * another process is not lost. A plan may throw to refuse; nothing changes then.
+ */
+export type DesiredGrants = DeviceSpec[] | ((current: GrantedDevice[]) => DeviceSpec[]);
 
 export interface GrantResult {
   enforcement: Enforcement;
@@ -127,10 +137,20 @@ export function readGrants(target: ContainerTarget): { enforcement: Enforcement;
   return { enforcement, record: readRecord(enforcement.recordDir) };
 }
 
-export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], options: GrantOptions = {}): Promise<GrantResult> {
+export async function setGrants(target: ContainerTarget, desiredGrants: DesiredGrants, options: GrantOptions = {}): Promise<GrantResult> {
+  const enforcement = findEnforcement(target);
+  const release = await lockGrants(enforcement.recordDir, options.lockTimeoutMs ?? 10_000, options.clock);
+  try {
+    const record = readRecord(enforcement.recordDir);
+    const desired = typeof desiredGrants === "function" ? desiredGrants(record.devices) : desiredGrants;
+    return await applyGrants(target.pid, enforcement, record, desired, options);
+  } finally {
+    release();
+  }
+}
+
+async function applyGrants(pid: number, enforcement: Enforcement, record: GrantRecord, desired: DeviceSpec[], options: GrantOptions): Promise<GrantResult> {
   validate(desired);
-  const { pid } = target;
-  const { enforcement, record } = readGrants(target);
   const wanted = new Map(desired.map((d) => [d.path, d]));
   const recorded = (d: DeviceSpec) => record.devices.find((r) => r.path === d.path && sameDevice(r, d));
 
@@ -151,7 +171,7 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
   const intent: GrantRecord = {
     version: 1,
     devices: [
-      ...desired.map((d) => ({ ...pickSpec(d), nodePreexisting: recorded(d)?.nodePreexisting ?? false, node: recorded(d)?.node })),
+      ...desired.map((d) => ({ ...specOf(d), nodePreexisting: recorded(d)?.nodePreexisting ?? false, node: recorded(d)?.node })),
       ...record.devices.filter((c) => !wanted.has(c.path)),
     ],
     v1Added: accessByDevice([...record.v1Added, ...(v1Plan?.added ?? [])]),
@@ -172,7 +192,7 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
       const created = nodes.created.find((n) => n.path === d.path);
       const present = nodes.present.find((n) => n.path === d.path);
       const nodePreexisting = created ? false : (recorded(d)?.nodePreexisting ?? true);
-      return { ...pickSpec(d), nodePreexisting, node: (created ?? present)?.node };
+      return { ...specOf(d), nodePreexisting, node: (created ?? present)?.node };
     });
     writeRecord(enforcement.recordDir, { version: 1, devices: next, v1Added: v1Plan?.added ?? [] });
     return {
@@ -190,7 +210,8 @@ export async function setGrants(target: ContainerTarget, desired: DeviceSpec[], 
   }
 }
 
-const pickSpec = (d: DeviceSpec) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid, ...(d.grantor ? { grantor: d.grantor } : {}) });
+/** A grant as a request to grant it again (what a plan returns for devices it keeps). */
+export const specOf = (d: DeviceSpec): DeviceSpec => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, access: d.access, mode: d.mode, uid: d.uid, gid: d.gid, ...(d.grantor ? { grantor: d.grantor } : {}) });
 
 /** Devices being revoked must not be in use, unless the caller forces it. */
 async function clearHolders(enforcement: Enforcement, removed: GrantedDevice[], desired: DeviceSpec[], options: GrantOptions): Promise<Holder[]> {

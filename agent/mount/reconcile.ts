@@ -7,6 +7,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../src/observability/log.ts";
 import type { ContainerCgroupOptions } from "../cgroup/container-cgroup.ts";
+import { GrantsLockedError } from "../container/grant-lock.ts";
 import { DeviceBusyError, readGrants, setGrants } from "../container/grants.ts";
 import type { AgentKube } from "../kube/client.ts";
 import { grantAnnotations, readGrant } from "../slavepod/grant-record.ts";
@@ -105,7 +106,8 @@ export class Reconciler {
       const stale = agentPathsNotIn(record, devices);
       if (stale.length && (await this.stillWanted(owner, containerName, stale))) return;
       const restarted = granted.filter((s) => readGrant(s).grant!.containerId !== container.containerId);
-      const result = await setGrants(target, agentDesired(record, devices));
+      // A pass never waits: whoever holds the lock (a CLI run) is changing this container now.
+      const result = await setGrants(target, (current) => agentDesired(current, devices), { lockTimeoutMs: 0 });
       for (const s of restarted) {
         await this.options.kube.patchPodAnnotations(s.metadata!.namespace!, s.metadata!.name!, grantAnnotations(readGrant(s).grant!.devices, container.containerId));
       }
@@ -122,6 +124,7 @@ export class Reconciler {
         this.options.logger.warn("repaired a grant that disappeared", { container: key, devices: [...result.added, ...result.unchanged].map((d) => d.path) });
       }
     } catch (e) {
+      if (e instanceof GrantsLockedError) return; // the next pass looks again
       if (e instanceof DeviceBusyError) {
         this.options.logger.warn("a slave pod is gone but its device is in use; revoking when it is free", { container: key, error: e.message });
         return;

@@ -8,7 +8,9 @@ import { StatusError } from "../../src/api/status.ts";
 import type { Logger } from "../../src/observability/log.ts";
 import type { ContainerCgroupOptions } from "../cgroup/container-cgroup.ts";
 import { findContainerCgroup, firstPid } from "../cgroup/container-cgroup.ts";
-import { DeviceBusyError, readGrants, setGrants } from "../container/grants.ts";
+import { GrantsLockedError } from "../container/grant-lock.ts";
+import { DeviceBusyError, setGrants } from "../container/grants.ts";
+import type { GrantedDevice } from "../container/record.ts";
 import type { DeviceTypeRegistry } from "../devicetypes/registry.ts";
 import type { DeviceType, HostDeviceNode } from "../devicetypes/types.ts";
 import type { AgentKube } from "../kube/client.ts";
@@ -17,7 +19,7 @@ import { buildSlavePod, HOLD_CONTAINER } from "../slavepod/build.ts";
 import { grantAnnotations, readGrant } from "../slavepod/grant-record.ts";
 import { slavePodSelector } from "../slavepod/keys.ts";
 import { ContainerLocks } from "./container-lock.ts";
-import { withDevices, withoutDevices } from "./desired.ts";
+import { restoredAt, withDevices, withoutDevices } from "./desired.ts";
 import { containerTarget, requireRunning, resolveContainer } from "./target.ts";
 import { waitForSlave } from "./wait-slave.ts";
 
@@ -102,12 +104,17 @@ export class MountService {
         const running = await waitForSlave(kube, created, deadline, this.now);
         const devices = await this.allocatedDevices(running, type);
         const target = containerTarget(owner, container.containerId, this.options.cgroup);
-        const before = readGrants(target).record.devices;
-        await setGrants(target, withDevices(before, devices));
+        let before: GrantedDevice[] = [];
+        await setGrants(target, (current) => {
+          before = current;
+          return withDevices(current, devices);
+        }, { lockTimeoutMs: Math.max(0, deadline - this.now()) }).catch((e) => {
+          throw refusalStatus(e);
+        });
         try {
           await kube.patchPodAnnotations(owner.metadata!.namespace!, slaveName, grantAnnotations(devices, container.containerId));
         } catch (e) {
-          await setGrants(target, withDevices(before, []));
+          await setGrants(target, (current) => restoredAt(current, before, new Set(devices.map((d) => d.path))));
           throw e;
         }
         const message = `mounted ${devices.map((d) => `${d.path} (${d.resource} ${d.deviceId})`).join(", ")} into container ${container.name}`;
@@ -163,13 +170,12 @@ export class MountService {
       if (container.containerId) {
         // A container that is not running has no grants left to revoke.
         const target = containerTarget(owner, container.containerId, this.options.cgroup);
-        const keep = withoutDevices(readGrants(target).record.devices, new Set(devices.map((d) => d.path)));
+        const paths = new Set(devices.map((d) => d.path));
         try {
-          const result = await setGrants(target, keep, { force: request.force, graceMs: this.options.killGraceMs ?? 5000 });
+          const result = await setGrants(target, (current) => withoutDevices(current, paths), { force: request.force, graceMs: this.options.killGraceMs ?? 5000, lockTimeoutMs: Math.max(0, deadline - this.now()) });
           killed = result.killed.map((h) => ({ pid: h.pid, comm: h.comm }));
         } catch (e) {
-          if (e instanceof DeviceBusyError) throw new StatusError("Conflict", `device in use by ${e.inUseBy}; stop those processes, or unmount with force=1 to end them`);
-          throw e;
+          throw refusalStatus(e);
         }
       }
       for (const s of slaves) await kube.deletePod(s.metadata!.namespace!, s.metadata!.name!, s.metadata?.uid);
@@ -198,4 +204,11 @@ export class MountService {
     } as unknown as CoreV1Event;
     await this.options.kube.createEvent(pod.metadata!.namespace!, event).catch((e) => this.options.logger.warn("could not record an event", { reason, error: e }));
   }
+}
+
+/** The device layer's refusals that the caller can act on, as their Status; anything else as it is. */
+function refusalStatus(e: unknown): unknown {
+  if (e instanceof DeviceBusyError) return new StatusError("Conflict", `device in use by ${e.inUseBy}; stop those processes, or unmount with force=1 to end them`);
+  if (e instanceof GrantsLockedError) return new StatusError("Conflict", e.message);
+  return e;
 }

@@ -3,6 +3,7 @@
 
 #include "binding.h"
 #include "bpf.h"
+#include "dir_lock.h"
 #include "mntns.h"
 #include "xattr.h"
 
@@ -27,6 +28,8 @@ Napi::Object Init(Napi::Env /*env*/, Napi::Object exports) {
   Export<GetXattr>(exports, "getxattr");
   Export<SetXattr>(exports, "setxattr");
   Export<RemoveXattr>(exports, "removexattr");
+
+  Export<LockDirectory>(exports, "lockDirectory");
   return exports;
 }
 

@@ -20,6 +20,7 @@ const isErrnoLike = (e: unknown): e is ErrnoLike =>
 const EXPECTED = new Set([
   "UsageError",
   "DeviceBusyError",
+  "GrantsLockedError",
   "NodeConflictError",
   "UnsafeProgramError",
   "InvalidGrantError",

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { detectHostFeatures } from "../../agent/cgroup/features.ts";
 import type { CgroupDirs } from "../../agent/cgroup/locate.ts";
-import { readGrants, setGrants, type ContainerTarget, type DeviceSpec, type GrantResult } from "../../agent/container/grants.ts";
+import { readGrants, setGrants, specOf, type ContainerTarget, type DeviceSpec, type GrantResult } from "../../agent/container/grants.ts";
 import { statHostDevice } from "../../agent/container/host-device.ts";
 import type { GrantedDevice } from "../../agent/container/record.ts";
 import { COMMIT, VERSION } from "../version.ts";
@@ -69,7 +69,6 @@ export function parseDeviceArg(spec: string): DeviceSpec {
   };
 }
 
-const asSpec = (g: GrantedDevice): DeviceSpec => ({ path: g.path, type: g.type, major: g.major, minor: g.minor, access: g.access, mode: g.mode, uid: g.uid, gid: g.gid, ...(g.grantor ? { grantor: g.grantor } : {}) });
 const describeDevice = (g: { path: string; type: string; major: number; minor: number; access: string }) => `${g.path} (${g.type} ${g.major}:${g.minor} ${g.access})`;
 
 function report(result: GrantResult, out: Out): void {
@@ -84,10 +83,8 @@ export async function attachCommand(argv: string[], out: Out): Promise<void> {
   const target = targetFrom(values);
   if (positionals.length === 0) throw new UsageError("name at least one DEVICE[:ACCESS[:CONTAINER_PATH]]");
   const additions = positionals.map(parseDeviceArg);
-  const { record } = readGrants(target);
   const paths = new Set(additions.map((a) => a.path));
-  const desired = [...record.devices.filter((d) => !paths.has(d.path)).map(asSpec), ...additions];
-  report(await setGrants(target, desired), out);
+  report(await setGrants(target, (current) => [...current.filter((d) => !paths.has(d.path)).map(specOf), ...additions]), out);
 }
 
 export async function detachCommand(argv: string[], out: Out): Promise<void> {
@@ -103,16 +100,18 @@ export async function detachCommand(argv: string[], out: Out): Promise<void> {
   const grace = values["grace-period"] ?? "5";
   if (!/^[0-9]+(\.[0-9]+)?$/.test(grace)) throw new UsageError(`--grace-period ${JSON.stringify(grace)} is not a number of seconds`);
 
-  const { record } = readGrants(target);
-  const drop = new Set<string>();
-  for (const arg of positionals) {
-    const byPath = record.devices.filter((d) => d.path === arg);
-    const matches = byPath.length ? byPath : record.devices.filter((d) => existsSync(arg) && sameHostDevice(arg, d));
-    if (!matches.length) throw new NotGrantedError(`${arg} is not granted to this container by device-mounter (see: device-mounter list --pid ${target.pid})`);
-    matches.forEach((m) => drop.add(m.path));
-  }
-  const desired = values.all ? [] : record.devices.filter((d) => !drop.has(d.path)).map(asSpec);
-  report(await setGrants(target, desired, { force: values.force ?? false, graceMs: Number(grace) * 1000 }), out);
+  const remaining = (current: GrantedDevice[]): DeviceSpec[] => {
+    if (values.all) return [];
+    const drop = new Set<string>();
+    for (const arg of positionals) {
+      const byPath = current.filter((d) => d.path === arg);
+      const matches = byPath.length ? byPath : current.filter((d) => existsSync(arg) && sameHostDevice(arg, d));
+      if (!matches.length) throw new NotGrantedError(`${arg} is not granted to this container by device-mounter (see: device-mounter list --pid ${target.pid})`);
+      matches.forEach((m) => drop.add(m.path));
+    }
+    return current.filter((d) => !drop.has(d.path)).map(specOf);
+  };
+  report(await setGrants(target, remaining, { force: values.force ?? false, graceMs: Number(grace) * 1000 }), out);
 }
 
 function sameHostDevice(hostPath: string, g: GrantedDevice): boolean {

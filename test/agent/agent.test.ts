@@ -154,6 +154,26 @@ describe.skipIf(!ready).each(combos)("agent on a %s node with the %s driver", (m
     await eventually("the timed-out slave pod is deleted", async () => (await slavePodsOf(pod)).length === 0);
   }, 90_000);
 
+  test("another process changing the container's devices: the mount waits, answers 409 at its deadline and leaves no slave pod", async () => {
+    const pod = await runningPod();
+    const container = env.node.containerOf("default", pod, "main")!;
+    // What a node CLI run holds while it changes the container's grants.
+    const native = loadNative();
+    const held = native.lockDirectory(container.cgroup.v1Devices ?? container.cgroup.unified);
+    try {
+      const refused = await env.mount({ pod, timeoutSeconds: 3 });
+      expect(refused).toMatchObject({ status: 409, body: { reason: "Conflict" } });
+      expect(refused.body.message).toContain("another device-mounter process has been changing the devices of this container");
+      await eventually("the refused mount's slave pod is deleted", async () => (await slavePodsOf(pod)).length === 0);
+    } finally {
+      native.close(held);
+    }
+    const mounted = await env.mount({ pod });
+    expect(mounted).toMatchObject({ status: 200 });
+    expect((await readInside(pod, mounted.body.devices[0].path)).code).toBe(0);
+    expect((await env.unmount({ pod })).status).toBe(200);
+  }, 60_000);
+
   test("unmount of a device in use: 409 naming the PID; with force the holder is ended and the device is gone", async () => {
     const pod = await runningPod();
     const mounted = await env.mount({ pod });

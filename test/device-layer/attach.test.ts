@@ -119,6 +119,21 @@ for (const mode of ["v1", "v2"] as CgroupMode[]) {
       expect((await readInside(c, "/dev/data")).code).toBe(0);
     });
 
+    test("concurrent runs on one container all land: none undoes another", async () => {
+      const c = await container();
+      const paths = [0, 1, 2, 3, 4, 5].map((i) => `/dev/concurrent${i}`);
+      const attached = await Promise.all(paths.map((p) => deviceMounter("attach", "--pid", String(c.pid), `${loopA.path}:rw:${p}`)));
+      expect(attached.map((r) => r.code)).toEqual(paths.map(() => 0));
+      const listed = JSON.parse(await deviceMounterOk("list", "--pid", String(c.pid), "-o", "json"));
+      expect(listed.devices.map((d: { path: string }) => d.path).sort()).toEqual(paths);
+      for (const p of paths) expect((await readInside(c, p)).bytes.equals(Buffer.from(loopA.bytes))).toBe(true);
+
+      const detached = await Promise.all(paths.map((p) => deviceMounter("detach", "--pid", String(c.pid), p)));
+      expect(detached.map((r) => r.code)).toEqual(paths.map(() => 0));
+      expect(await deviceMounterOk("list", "--pid", String(c.pid))).toBe("no devices granted by device-mounter\n");
+      for (const p of paths) expect((await readInside(c, p)).stderr).toContain("No such file or directory");
+    });
+
     test("detach removes the node and the access: a node re-created from the host is denied", async () => {
       const c = await container();
       await deviceMounterOk("attach", "--pid", String(c.pid), `${loopA.path}:rw:/dev/data`);
