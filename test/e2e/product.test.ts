@@ -245,8 +245,15 @@ describe.skipIf(!runnable)("device-mounter end to end on a v1 node with the cgro
   }, 90_000);
 });
 
-describe.skipIf(!runnable)("device-mounter end to end on a v2 node with the systemd driver", () => {
-  const e2e = productOn("v2", "systemd");
+// The other node kinds get the main path; every cgroup path layout is also unit-tested.
+const otherNodes: Array<[CgroupMode, CgroupDriver]> = [
+  ["v2", "systemd"],
+  ["v1", "systemd"],
+  ["v2", "cgroupfs"],
+];
+
+describe.skipIf(!runnable).each(otherNodes)("device-mounter end to end on a %s node with the %s driver", (mode, driver) => {
+  const e2e = productOn(mode, driver);
 
   test("the CLI mounts a loop device the container reads; the kubectl plugin unmounts it", async () => {
     const { product } = e2e;
