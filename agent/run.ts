@@ -9,7 +9,10 @@ import { KubeConfigError, kubeConnection, loadKubeConfig } from "../src/kube/tra
 import type { KubeObject } from "../src/kube/types.ts";
 import type { Logger } from "../src/observability/log.ts";
 import { readCertificatePair } from "../src/tls/certificates.ts";
+import { FILE_RELOAD_INTERVAL_MS } from "../src/tls/file-poller.ts";
 import { selfSignedCertificate, type CertificatePair } from "../src/tls/self-signed.ts";
+import { followServingFiles } from "../src/tls/serving-files.ts";
+import { startSecureServer, type SecureServer } from "../src/http/https-server.ts";
 import { parseCgroupMounts } from "./cgroup/locate.ts";
 import { detectHostFeatures, type HostFeatures } from "./cgroup/features.ts";
 import type { ContainerCgroupOptions } from "./cgroup/container-cgroup.ts";
@@ -23,6 +26,9 @@ import type { AgentOptions } from "./options.ts";
 import { createPodResourcesClient } from "./podresources/client.ts";
 import { buildAgentApp } from "./server/app.ts";
 import { callerAuth } from "./server/caller-auth.ts";
+
+/** Running mounts may finish within the DaemonSet's 30 s termination grace period. */
+const SHUTDOWN_DRAIN_MS = 25_000;
 
 export interface CompletedAgentConfig {
   options: AgentOptions;
@@ -78,7 +84,8 @@ export async function runAgent(config: CompletedAgentConfig, { logger, signal, o
 
   let features: HostFeatures | undefined;
   let labelled: Record<string, string> = {};
-  let server: ReturnType<typeof Bun.serve> | undefined;
+  let server: SecureServer | undefined;
+  let stopFollowingFiles: (() => void) | undefined;
   let loop: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.all([pods.waitForSync(signal), nodes.waitForSync(signal)]);
@@ -124,21 +131,28 @@ export async function runAgent(config: CompletedAgentConfig, { logger, signal, o
     };
     await tick();
 
-    server = Bun.serve({
-      port: options.securePort,
-      hostname: options.bindAddress,
-      tls: { cert: config.certificate.cert, key: config.certificate.key },
-      // A mount waits for its slave pod for up to wait_second; Bun's default
-      // 10 s idle timeout would cut the connection under it.
-      idleTimeout: 0,
-      fetch: (request) => app.fetch(request),
-    });
+    server = await startSecureServer({ fetch: (request) => app.fetch(request), host: options.bindAddress, port: options.securePort, certificate: config.certificate, logger, component: "agent" });
+    if (options.tlsCertFile && options.tlsPrivateKeyFile) {
+      const serving = server;
+      stopFollowingFiles = followServingFiles({
+        certFile: options.tlsCertFile,
+        keyFile: options.tlsPrivateKeyFile,
+        initial: config.certificate,
+        intervalMs: FILE_RELOAD_INTERVAL_MS,
+        serve: (pair) => serving.setCertificate(pair),
+        logger,
+      });
+    }
     logger.info("agent serving", { node: options.nodeName, port: server.port, deviceTypes: registry.list().map((t) => t.name) });
     onListening?.(server.port ?? 0);
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
   } finally {
     if (loop) clearTimeout(loop);
-    await server?.stop();
+    stopFollowingFiles?.();
+    if (server) {
+      const { drained } = await server.shutdown(SHUTDOWN_DRAIN_MS);
+      if (!drained) logger.warn("stopping with requests still running: they were cut off", { deadlineMs: SHUTDOWN_DRAIN_MS });
+    }
     if (Object.keys(labelled).length) {
       await kube.patchNodeLabels(options.nodeName, Object.fromEntries(Object.keys(labelled).map((k) => [k, null]))).catch((e) => logger.warn("could not remove node labels", { error: e }));
     }

@@ -12,12 +12,12 @@ import { requestHeaderConfigFromFlags } from "./auth/request-header-config.ts";
 import { loadKubeConfig } from "../kube/transport.ts";
 import { DEFAULT_AGENT_TOKEN_FILE, type ApiserverOptions } from "./options.ts";
 import { readCertificatePair } from "../tls/certificates.ts";
+import { FILE_RELOAD_INTERVAL_MS } from "../tls/file-poller.ts";
 import { selfSignedCertificate, type CertificatePair } from "../tls/self-signed.ts";
 
 /** Added to wait_second so that the agent's own timeout, and its rollback, come before ours. */
 export const AGENT_DEADLINE_MARGIN_MS = 5_000;
 /** How often certificate and CA files are re-read. */
-export const FILE_RELOAD_INTERVAL_MS = 10_000;
 /** How often the self-managed certificate's Secret and APIService are checked; a failed check is retried sooner. */
 export const CERTIFICATE_SYNC_INTERVAL_MS = 10 * 60_000;
 export const CERTIFICATE_SYNC_RETRY_MS = 5_000;

@@ -20,9 +20,9 @@ import { kubeConnection } from "../kube/transport.ts";
 import type { ConfigMap, Pod } from "../kube/types.ts";
 import type { Logger } from "../observability/log.ts";
 import { apiserverMetrics } from "./observability/metrics.ts";
-import { checkCertificatePair } from "../tls/certificates.ts";
 import { pollFiles } from "../tls/file-poller.ts";
-import { startSecureServer } from "./server/https-server.ts";
+import { startSecureServer } from "../http/https-server.ts";
+import { followServingFiles } from "../tls/serving-files.ts";
 
 export interface RunOptions {
   logger: Logger;
@@ -114,28 +114,21 @@ export async function runApiserver(config: CompletedConfig, { logger, signal, on
     health: { liveness: [], readiness },
   });
 
-  const server = await startSecureServer({ fetch: (request, connection) => app.fetch(request, connection), host: options.bindAddress, port: options.securePort, certificate: config.servingCertificate, logger });
+  const server = await startSecureServer({ fetch: (request, connection) => app.fetch(request, connection), host: options.bindAddress, port: options.securePort, certificate: config.servingCertificate, logger, requestClientCertificates: true, component: "apiserver" });
   if (config.servingCertificateSource === "self-signed") logger.warn("serving a generated self-signed certificate: pass --tls-cert-file and --tls-private-key-file (or --apiservice and --serving-cert-secret) outside development");
   if (certificateKeeper) {
     certificateKeeper.start((pair) => server.setCertificate(pair));
     stoppers.push(() => certificateKeeper.stop());
   }
   if (options.tlsCertFile && options.tlsPrivateKeyFile) {
-    const files = [options.tlsCertFile, options.tlsPrivateKeyFile];
     stoppers.push(
-      pollFiles({
-        paths: files,
+      followServingFiles({
+        certFile: options.tlsCertFile,
+        keyFile: options.tlsPrivateKeyFile,
+        initial: config.servingCertificate,
         intervalMs: config.fileReloadIntervalMs,
-        initial: [config.servingCertificate.cert, config.servingCertificate.key],
-        onChange: ([cert, key]) => {
-          try {
-            server.setCertificate(checkCertificatePair({ cert: cert!, key: key! }, files.join(" / ")));
-            logger.info("reloaded the serving certificate", { files });
-          } catch (e) {
-            logger.error("ignoring an invalid serving certificate; keeping the previous one", { error: e });
-          }
-        },
-        onError: (e) => logger.warn("cannot re-read the serving certificate", { error: e }),
+        serve: (pair) => server.setCertificate(pair),
+        logger,
       }),
     );
   }

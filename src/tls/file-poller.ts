@@ -3,6 +3,9 @@
 // swapping a symlinked directory, which file watches miss.
 import { readFile } from "node:fs/promises";
 
+/** How often mounted certificate and token files are re-read. */
+export const FILE_RELOAD_INTERVAL_MS = 10_000;
+
 export interface FilePollerOptions {
   paths: readonly string[];
   intervalMs: number;

@@ -66,6 +66,8 @@ export interface AgentClusterOptions {
   onHostIP?: boolean;
   /** Grants beyond the agent's (AGENT_RULES), for the other identities a test uses. */
   rules?: PolicyRule[];
+  /** More agent flags (e.g. a serving certificate). */
+  agentFlags?: string[];
 }
 
 export interface ServerProcess {
@@ -168,6 +170,7 @@ export async function startAgentCluster(options: AgentClusterOptions): Promise<A
         `--device-types-config=${typesFile}`,
         "--repair-interval=1s",
         "--kill-grace-period=2s",
+        ...(options.agentFlags ?? []),
       ],
       { label: "device-mounter agent", readyMessage: "agent serving", logs },
     );

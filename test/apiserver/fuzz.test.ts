@@ -131,7 +131,7 @@ test(`${REQUESTS} malformed requests: no 5xx, no crash, still serving (seed ${SE
 
 test("malformed bytes on the TLS connection: the server answers or closes, and keeps serving", async () => {
   const { connect } = await import("node:tls");
-  const { startSecureServer } = await import("../../src/apiserver/server/https-server.ts");
+  const { startSecureServer } = await import("../../src/http/https-server.ts");
   const { selfSignedCertificate } = await import("../../src/tls/self-signed.ts");
   const { jsonLogger } = await import("../../src/observability/log.ts");
   const { httpsCall } = await import("./support/https-client.ts");
@@ -139,7 +139,7 @@ test("malformed bytes on the TLS connection: the server answers or closes, and k
   const t = testApp();
   const serverLogs: Array<Record<string, unknown>> = [];
   const certificate = selfSignedCertificate(["localhost", "127.0.0.1"]);
-  const server = await startSecureServer({ fetch: (q, c) => t.app.fetch(q, c), host: "127.0.0.1", port: 0, certificate, logger: jsonLogger((l) => serverLogs.push(JSON.parse(l))) });
+  const server = await startSecureServer({ fetch: (q, c) => t.app.fetch(q, c), host: "127.0.0.1", port: 0, certificate, logger: jsonLogger((l) => serverLogs.push(JSON.parse(l))), requestClientCertificates: true, component: "apiserver" });
   const raw = (bytes: Uint8Array | string) =>
     new Promise<string>((resolve) => {
       let received = "";

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { connect } from "node:tls";
 import { ServingCertificateKeeper, syncServingCertificate, type APIServiceObject, type SecretObject, type ServingCertificateApi } from "../../src/apiserver/certs/self-managed.ts";
-import { startSecureServer, type SecureServer } from "../../src/apiserver/server/https-server.ts";
+import { startSecureServer, type SecureServer } from "../../src/http/https-server.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { selfSignedCertificate } from "../../src/tls/self-signed.ts";
 import { FakeClock } from "./support/fakes.ts";
@@ -216,7 +216,7 @@ describe("ServingCertificateKeeper", () => {
     api.apiService = undefined;
     keeper = new ServingCertificateKeeper({ api, apiServiceName: APISERVICE, secretName: SECRET, clock: new FakeClock(), intervalMs: 60_000, retryMs: 20, logger: silentLogger });
     expect(keeper.problem()).toBe("the serving certificate has not been synced yet");
-    server = await startSecureServer({ fetch: () => new Response("ok"), host: "127.0.0.1", port: 0, certificate: selfSignedCertificate(["localhost"]), logger: silentLogger });
+    server = await startSecureServer({ fetch: () => new Response("ok"), host: "127.0.0.1", port: 0, certificate: selfSignedCertificate(["localhost"]), logger: silentLogger, component: "apiserver" });
     const served: string[] = [];
     keeper.start((pair) => {
       served.push(pair.cert);

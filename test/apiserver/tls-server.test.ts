@@ -6,7 +6,7 @@ import { connect } from "node:tls";
 import type { AgentMountRequest } from "../../src/api/agent.ts";
 import type { RequestHeaderConfig } from "../../src/apiserver/auth/front-proxy.ts";
 import { silentLogger } from "../../src/observability/log.ts";
-import { startSecureServer, type SecureServer } from "../../src/apiserver/server/https-server.ts";
+import { startSecureServer, type SecureServer } from "../../src/http/https-server.ts";
 import { selfSignedCertificate, type CertificatePair } from "../../src/tls/self-signed.ts";
 import { CertFactory, type Issued } from "./support/certs.ts";
 import { ALICE_TOKEN, GPU_BODY, mountResponse, ScriptedAgentCaller, standardKube, testApp } from "./support/fakes.ts";
@@ -53,7 +53,7 @@ beforeAll(async () => {
     return mountResponse(r as AgentMountRequest);
   });
   const { app } = testApp({ kube, caller, requestHeaderConfig: () => config });
-  server = await startSecureServer({ fetch: (request, connection) => app.fetch(request, connection), host: "127.0.0.1", port: 0, certificate: serving, logger: silentLogger });
+  server = await startSecureServer({ fetch: (request, connection) => app.fetch(request, connection), host: "127.0.0.1", port: 0, certificate: serving, logger: silentLogger, requestClientCertificates: true, component: "apiserver" });
 });
 afterAll(async () => {
   release();
@@ -146,7 +146,7 @@ describe("shutdown deadline", () => {
       return new Promise(() => {});
     });
     const { app } = testApp({ caller: hanging });
-    const local = await startSecureServer({ fetch: (r, c) => app.fetch(r, c), host: "127.0.0.1", port: 0, certificate: serving, logger: silentLogger });
+    const local = await startSecureServer({ fetch: (r, c) => app.fetch(r, c), host: "127.0.0.1", port: 0, certificate: serving, logger: silentLogger, requestClientCertificates: true, component: "apiserver" });
     const running = httpsCall({ port: local.port, path: MOUNT, method: "PUT", headers: [["content-type", "application/json"], ["Authorization", `Bearer ${ALICE_TOKEN}`]], body: JSON.stringify(GPU_BODY), ca: serving.cert });
     await reachedAgent;
     expect(await local.shutdown(100)).toEqual({ drained: false });

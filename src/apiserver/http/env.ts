@@ -1,16 +1,9 @@
 // The Hono environment of the apiserver: what the TLS server hands each
 // request (peer certificates, headers as received) and what middleware sets.
-import type { X509Certificate } from "node:crypto";
 import type { Context } from "hono";
+import type { ConnectionInfo } from "../../http/https-server.ts";
 import type { HeaderAccess } from "../auth/front-proxy.ts";
 import type { UserInfo } from "../../api/user.ts";
-
-export interface ConnectionInfo {
-  /** The client certificate chain, leaf first; empty when none was presented. */
-  peerCertificates: readonly X509Certificate[];
-  /** Header values exactly as received (repeated headers stay separate); lower-cased names. */
-  rawHeaders: Map<string, string[]>;
-}
 
 export type ApiserverEnv = {
   /** Absent under app.request() without an env argument. */
@@ -45,3 +38,5 @@ export function headerAccess(c: ApiserverContext): HeaderAccess {
     },
   };
 }
+
+export type { ConnectionInfo };

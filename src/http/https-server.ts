@@ -1,18 +1,24 @@
-// HTTPS serving for the Hono app with what Bun.serve cannot give: the
-// client certificate chain of each request (needed for front-proxy
-// authentication). A node:tls server asks for client certificates without
+// HTTPS serving for a Hono app (the apiserver's and the agent's) with what
+// Bun.serve cannot give: certificate rotation without restart, draining on
+// shutdown, and, for front-proxy authentication, the client certificate chain
+// of each request. A node:tls server asks for client certificates without
 // judging them (verification is the authenticator's job, against a CA that
 // can change at runtime) and hands each connection to a node:http server.
-// Also: certificate rotation without restart, and draining on shutdown.
 import { X509Certificate } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
-import { StatusError } from "../../api/status.ts";
-import type { ConnectionInfo } from "../http/env.ts";
-import type { Logger } from "../../observability/log.ts";
-import type { CertificatePair } from "../../tls/self-signed.ts";
+import { StatusError } from "../api/status.ts";
+import type { Logger } from "../observability/log.ts";
+import type { CertificatePair } from "../tls/self-signed.ts";
+
+export interface ConnectionInfo {
+  /** The client certificate chain, leaf first; empty when none was presented or asked for. */
+  peerCertificates: readonly X509Certificate[];
+  /** Header values exactly as received (repeated headers stay separate); lower-cased names. */
+  rawHeaders: Map<string, string[]>;
+}
 
 export type FetchHandler = (request: Request, connection: ConnectionInfo) => Response | Promise<Response>;
 
@@ -22,6 +28,10 @@ export interface SecureServerOptions {
   port: number;
   certificate: CertificatePair;
   logger: Logger;
+  /** Ask clients for a certificate (front-proxy authentication needs the chain). */
+  requestClientCertificates?: boolean;
+  /** Names whose log has the details of an internal error, e.g. "apiserver". */
+  component: string;
 }
 
 export interface SecureServer {
@@ -121,7 +131,7 @@ export function startSecureServer(options: SecureServerOptions): Promise<SecureS
     } catch (e) {
       if (cancelled.signal.aborted) return void res.destroy();
       logger.error("request failed outside the application", { error: (e as Error).message, stack: (e as Error).stack });
-      writeStatus(res, new StatusError("InternalError", "an internal error occurred; the apiserver log has the details"));
+      writeStatus(res, new StatusError("InternalError", `an internal error occurred; the ${options.component} log has the details`));
     }
   }
 
@@ -129,7 +139,7 @@ export function startSecureServer(options: SecureServerOptions): Promise<SecureS
   // Mounts run up to --max-wait-seconds; their own deadlines bound them, not a server-wide timeout.
   http.requestTimeout = 0;
   http.headersTimeout = 60_000;
-  const tls = createTlsServer({ cert: options.certificate.cert, key: options.certificate.key, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] }, (socket) => {
+  const tls = createTlsServer({ cert: options.certificate.cert, key: options.certificate.key, requestCert: options.requestClientCertificates ?? false, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] }, (socket) => {
     if (shuttingDown) return void socket.destroy();
     let chain: X509Certificate[] = [];
     try {
