@@ -1,10 +1,12 @@
 // attach + detach of 1 and of 8 loop devices into one running runc container
-// (cgroup v1): device-mounter against the shell-out method of the reference
-// implementation (per device `nsenter -t PID -m -- sh -c 'mknod ...'` plus a
-// cgroup rule write), same container, same run, alternating. Prints medians
+// in each cgroup mode: device-mounter against the shell-out method of the
+// reference implementation (per device `nsenter -t PID -m -- sh -c 'mknod ...'`
+// plus a cgroup step), same container, same run, alternating. Prints medians
 // and ratios as a Markdown table. Run as root: `node_modules/.bin/bun bench/attach.bench.ts [rounds]`.
 import { writeFileSync } from "node:fs";
+import { applyV2 } from "../agent/cgroup/v2.ts";
 import { setGrants, type DeviceSpec } from "../agent/container/grants.ts";
+import type { DeviceRule } from "../agent/devices/rules.ts";
 import { cleanupAll } from "../test/support/cleanup.ts";
 import { createLoopDevice, type LoopDevice } from "../test/support/loop.ts";
 import { startContainer, type CgroupMode, type Container } from "../test/support/runc.ts";
@@ -29,19 +31,27 @@ async function oursCli(c: Container, loops: LoopDevice[]): Promise<void> {
   await run(["detach", "--pid", String(c.pid), "--all"]);
 }
 
+/**
+ * The reference's method. Its cgroup step per device: a rule written to
+ * devices.allow/deny (v1), or the container's device program replaced with
+ * one more or one fewer rule (v2; the kernel offers no per-rule write there).
+ */
 async function shellOut(c: Container, loops: LoopDevice[]): Promise<void> {
   const nsenter = async (script: string) => {
     const p = Bun.spawn(["nsenter", "-t", String(c.pid), "-m", "--", "sh", "-c", script], { stdout: "ignore", stderr: "inherit" });
     if ((await p.exited) !== 0) throw new Error(`nsenter ${script} failed`);
   };
-  const devicesDir = c.cgroup.v1Devices!;
+  const rule = (l: LoopDevice): DeviceRule => ({ type: "b", major: l.major, minor: l.minor, access: "rw", allow: true });
+  const allowOnly = (granted: LoopDevice[]) => applyV2(c.cgroup.unified, granted.map(rule));
   for (const [i, l] of loops.entries()) {
     await nsenter(`mknod -m 660 /dev/bench${i} b ${l.major} ${l.minor}`);
-    writeFileSync(`${devicesDir}/devices.allow`, `b ${l.major}:${l.minor} rw`);
+    if (c.mode === "v1") writeFileSync(`${c.cgroup.v1Devices}/devices.allow`, `b ${l.major}:${l.minor} rw`);
+    else allowOnly(loops.slice(0, i + 1));
   }
   for (const [i, l] of loops.entries()) {
     await nsenter(`rm -f /dev/bench${i}`);
-    writeFileSync(`${devicesDir}/devices.deny`, `b ${l.major}:${l.minor} rw`);
+    if (c.mode === "v1") writeFileSync(`${c.cgroup.v1Devices}/devices.deny`, `b ${l.major}:${l.minor} rw`);
+    else allowOnly(loops.slice(i + 1));
   }
 }
 
@@ -61,7 +71,7 @@ type Method = { name: string; run: (c: Container, loops: LoopDevice[]) => Promis
 const METHODS: Method[] = [
   { name: "device-mounter (in-process, as the agent)", run: oursInProcess, modes: ["v1", "v2"] },
   { name: "device-mounter CLI (2 processes)", run: oursCli, modes: ["v1", "v2"] },
-  { name: "shell-out: nsenter + sh -c mknod per device", run: shellOut, modes: ["v1"] },
+  { name: "shell-out: nsenter + sh -c mknod per device", run: shellOut, modes: ["v1", "v2"] },
 ];
 
 try {
@@ -79,7 +89,8 @@ try {
       const shell = samples.get(METHODS[2]!.name);
       for (const m of methods) {
         const med = median(samples.get(m.name)!);
-        const ratio = shell && m !== METHODS[2] ? `${(median(shell) / med).toFixed(1)}x faster` : "";
+        const speedUp = shell && m !== METHODS[2] ? median(shell) / med : undefined;
+        const ratio = speedUp === undefined ? "" : speedUp >= 1 ? `${speedUp.toFixed(1)}x faster` : `${(1 / speedUp).toFixed(0)}x slower`;
         rows.push(`| ${mode} | ${n} | ${m.name} | ${med.toFixed(2)} | ${ratio} |`);
       }
     }
