@@ -55,7 +55,7 @@ const FLAGS = {
   "requestheader-extra-headers-prefix": { type: "string", help: `Comma-separated (default ${REQUEST_HEADER_FLAG_DEFAULTS.extraHeaderPrefixes.join(",")}).` },
   "authentication-token-cache-ttl": { type: "string", default: "10s", help: "How long TokenReview answers are reused." },
   "authorization-cache-ttl": { type: "string", default: "10s", help: "How long SubjectAccessReview answers (allow and deny) are reused." },
-  "max-wait-seconds": { type: "string", default: "300", help: "Upper bound of the wait_second parameter." },
+  "max-wait-seconds": { type: "string", default: "50", help: "Upper bound of the wait_second parameter. Through kube-apiserver a request ends at its --request-timeout (60s by default) while the mount goes on: keep this 10s below it." },
   "max-body-bytes": { type: "string", default: "1048576", help: "Larger request bodies are refused with 413." },
   help: { type: "boolean", short: "h", help: "Show this help." },
 } as const satisfies FlagTable;

@@ -29,7 +29,7 @@ describe("apiserver flags", () => {
       agentTokenFile: DEFAULT_AGENT_TOKEN_FILE,
       authenticationTokenCacheTtlMs: 10_000,
       authorizationCacheTtlMs: 10_000,
-      maxWaitSeconds: 300,
+      maxWaitSeconds: 50,
       maxBodyBytes: 1_048_576,
     });
   });

@@ -40,6 +40,8 @@ export interface ClusterOptions {
   restartBackoffMs?: number;
   /** Node status heartbeat period; default 10 s as in the kubelet. */
   heartbeatMs?: number;
+  /** kube-apiserver's --request-timeout for proxied (aggregated API) requests; default 60 s. */
+  requestTimeoutMs?: number;
 }
 
 export interface ClusterNode {
@@ -130,7 +132,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   });
 
   try {
-    api = await startApiServer();
+    api = await startApiServer(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs });
     const kubeconfig = api.kubeconfig();
     const kubeconfigPath = join(dir.path, "kubeconfig");
     writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
+import { parseGoDuration } from "./aggregator.ts";
 import { createClusterPki } from "./pki.ts";
 import { readLinesUntil, startTestServer, type TestServer } from "./testing.ts";
 
@@ -23,6 +24,8 @@ interface ExtensionServer {
   url: string;
   caPem: string;
   seen: SeenRequest[];
+  /** When each request to .../slow was closed by the aggregator. */
+  slowClosed: number[];
   releaseStream(): void;
   stop(): Promise<void>;
 }
@@ -35,6 +38,7 @@ async function startExtensionServer(requestHeaderCaPem: string): Promise<Extensi
   let release: () => void = () => {};
   const streamReleased = new Promise<void>((resolve) => (release = resolve));
   const sockets = new Set<net.Socket>();
+  const slowClosed: number[] = [];
   const app = http.createServer((req, res) => {
     const headers: Record<string, string[]> = {};
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -47,6 +51,9 @@ async function startExtensionServer(requestHeaderCaPem: string): Promise<Extensi
     if (path === `/apis/${GROUP}/${VERSION}`) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ kind: "APIResourceList", apiVersion: "v1", groupVersion: `${GROUP}/${VERSION}`, resources: [{ name: "pods/mount", singularName: "", namespaced: true, kind: "Mount", verbs: ["create"] }] }));
+    } else if (path?.endsWith("/slow")) {
+      // Never answers; records when the aggregator gives up on it.
+      res.on("close", () => slowClosed.push(Date.now()));
     } else if (path?.endsWith("/stream")) {
       res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
       res.flushHeaders();
@@ -73,6 +80,7 @@ async function startExtensionServer(requestHeaderCaPem: string): Promise<Extensi
     url: `https://127.0.0.1:${(tlsServer.address() as net.AddressInfo).port}`,
     caPem: pki.ca.certPem,
     seen,
+    slowClosed,
     releaseStream: () => release(),
     async stop() {
       release();
@@ -91,7 +99,7 @@ beforeAll(async () => {
         "alice-token": { username: "alice", groups: ["devs"], extra: { "example.com/team": ["blue", "green"] } },
         "bob-token": { username: "bob" },
       },
-      rules: [{ group: "devs", verbs: ["create", "get", "list"], apiGroups: [GROUP], resources: ["pods/mount", "stream"], namespaces: ["default"] }],
+      rules: [{ group: "devs", verbs: ["create", "get", "list"], apiGroups: [GROUP], resources: ["pods/mount", "pods/slow", "stream"], namespaces: ["default"] }],
     },
   });
   const authConfig = await t.core.readNamespacedConfigMap({ name: "extension-apiserver-authentication", namespace: "kube-system" });
@@ -178,6 +186,36 @@ describe("aggregated API", () => {
     expect(await readLinesUntil(first, (lines) => lines.length >= 1, 5000)).toEqual(['{"part":1}']);
     extension.releaseStream();
     expect(await readLinesUntil(rest, (lines) => lines.length >= 2, 5000)).toEqual(['{"part":1}', '{"part":2}']);
+  });
+
+  test("a request running past the request timeout is 504 as kube-apiserver words it, and the extension's request is cancelled", async () => {
+    const started = Date.now();
+    const res = await t.request("POST", `/apis/${GROUP}/${VERSION}/namespaces/default/pods/p3/slow?timeout=1s`, { token: "alice-token", body: {} });
+    expect(res.status).toBe(504);
+    expect(res.json).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: "Timeout: request did not complete within requested timeout - context deadline exceeded",
+      reason: "Timeout",
+      details: {},
+      code: 504,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    const deadline = Date.now() + 5000;
+    while (extension.slowClosed.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(extension.slowClosed).toHaveLength(1);
+  });
+
+  test("?timeout= takes Go durations; what is not one is ignored", () => {
+    expect(parseGoDuration("1s")).toBe(1000);
+    expect(parseGoDuration("1m30s")).toBe(90_000);
+    expect(parseGoDuration("250ms")).toBe(250);
+    expect(parseGoDuration("1.5h")).toBe(5_400_000);
+    expect(parseGoDuration("30")).toBeUndefined();
+    expect(parseGoDuration("")).toBeUndefined();
+    expect(parseGoDuration("1s junk")).toBeUndefined();
   });
 
   test("an unreachable extension server is 503 ServiceUnavailable", async () => {

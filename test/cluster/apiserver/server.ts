@@ -24,6 +24,8 @@ export interface ApiServerOptions {
   watchHistorySize?: number;
   /** How often watches with allowWatchBookmarks get a BOOKMARK. Default 1000 ms. */
   bookmarkIntervalMs?: number;
+  /** --request-timeout: requests proxied to an extension server that run longer get 504. Default 60 s. */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -107,7 +109,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const authenticator = new Authenticator(opts.policy ?? {}, {
     [adminToken]: { username: "kubernetes-admin", groups: ["system:masters"] },
   });
-  const aggregator = new Aggregator(pki.frontProxyClient);
+  const aggregator = new Aggregator(pki.frontProxyClient, opts.requestTimeoutMs);
   const namespaceController = new NamespaceController(api, pki.ca.certPem);
   const garbageCollector = new GarbageCollector(api);
 

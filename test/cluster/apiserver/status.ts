@@ -190,6 +190,11 @@ export function internalError(message: string): ApiError {
   });
 }
 
+/** apierrors.NewTimeoutError(msg, 0), as kube-apiserver's timeout filter writes it when a request runs past its deadline. */
+export function requestTimedOut(): ApiError {
+  return new ApiError({ code: 504, reason: "Timeout", message: "Timeout: request did not complete within requested timeout - context deadline exceeded", details: {} });
+}
+
 export function serviceUnavailable(message: string): ApiError {
   return new ApiError({ code: 503, reason: "ServiceUnavailable", message });
 }
