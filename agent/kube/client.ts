@@ -43,10 +43,15 @@ export class AgentKube {
     return this.rest.json<V1Pod>(podPath(namespace), `creating a pod in ${namespace}`, { method: "POST", body: JSON.stringify(pod) });
   }
 
-  /** Deletes at once (grace 0); with `uid`, only that incarnation. A pod already gone is fine. */
+  /**
+   * With `uid`, only that incarnation; a pod already gone is fine. Deletes gracefully (1 s): with 0 the object would vanish while the kubelet
+   * still holds the pod's devices, and the scheduler would hand them to a new pod
+   * that the kubelet then rejects (UnexpectedAdmissionError). The hold process
+   * ends at SIGTERM, so the kubelet frees the devices and removes the object at once.
+   */
   async deletePod(namespace: string, name: string, uid?: string): Promise<void> {
     const what = `deleting pod ${namespace}/${name}`;
-    const body = { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0, propagationPolicy: "Background", ...(uid ? { preconditions: { uid } } : {}) };
+    const body = { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 1, propagationPolicy: "Background", ...(uid ? { preconditions: { uid } } : {}) };
     const response = await this.rest.call(podPath(namespace, name), what, { method: "DELETE", body: JSON.stringify(body) });
     if (response.status === 404 || (uid && response.status === 409)) {
       await response.body?.cancel();

@@ -21,7 +21,7 @@ import { slavePodSelector } from "../slavepod/keys.ts";
 import { ContainerLocks } from "./container-lock.ts";
 import { restoredAt, withDevices, withoutDevices } from "./desired.ts";
 import { containerTarget, requireRunning, resolveContainer } from "./target.ts";
-import { waitForSlave } from "./wait-slave.ts";
+import { callerGone, waitForSlave } from "./wait-slave.ts";
 
 export interface MountServiceOptions {
   nodeName: string;
@@ -54,6 +54,9 @@ const mounted = (node: HostDeviceNode, resource: string, deviceId: string): Moun
 
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
+/** How long a failed mount waits for its slave pod to be gone (its own deadline may have passed). */
+const CLEANUP_WAIT_MS = 10_000;
+
 export class MountService {
   private readonly locks: ContainerLocks;
   private readonly now: () => number;
@@ -74,7 +77,8 @@ export class MountService {
     return pod;
   }
 
-  async mount(request: AgentMountRequest): Promise<AgentMountResponse> {
+  /** `cancelled` fires when the caller goes away: until the grant, that undoes the mount. */
+  async mount(request: AgentMountRequest, cancelled?: AbortSignal): Promise<AgentMountResponse> {
     const deadline = this.now() + request.timeoutSeconds * 1000;
     const { kube, registry } = this.options;
     const owner = await this.owner(request.namespace, request.pod, request.podUid);
@@ -98,11 +102,13 @@ export class MountService {
 
     const release = await this.locks.acquire(`${owner.metadata!.uid}/${container.name}`, Math.max(0, deadline - this.now()), `container ${container.name} of pod ${podName(owner)}`);
     try {
+      if (cancelled?.aborted) throw callerGone(); // it went while we waited for the container
       const created = await kube.createPod(owner.metadata!.namespace!, slave);
       const slaveName = created.metadata!.name!;
       try {
-        const running = await waitForSlave(kube, created, deadline, this.now);
+        const running = await waitForSlave(kube, created, deadline, this.now, cancelled);
         const devices = await this.allocatedDevices(running, type);
+        if (cancelled?.aborted) throw callerGone();
         const target = containerTarget(owner, container.containerId, this.options.cgroup);
         let before: GrantedDevice[] = [];
         await setGrants(target, (current) => {
@@ -122,9 +128,10 @@ export class MountService {
         this.options.logger.info("mounted", { pod: podName(owner), container: container.name, deviceType: type.name, slavePod: slaveName, user: request.user });
         return { kind: "MountResult", container: container.name, containerId: container.containerId, devices, slavePods: [slaveName], message };
       } catch (e) {
-        await kube.deletePod(owner.metadata!.namespace!, slaveName, created.metadata?.uid).catch((cleanup) =>
-          this.options.logger.error("could not delete the slave pod of a failed mount", { slavePod: slaveName, error: cleanup }),
-        );
+        await kube
+          .deletePod(owner.metadata!.namespace!, slaveName, created.metadata?.uid)
+          .then(() => this.untilGone([created], this.now() + CLEANUP_WAIT_MS))
+          .catch((cleanup) => this.options.logger.error("could not delete the slave pod of a failed mount", { slavePod: slaveName, error: cleanup }));
         await this.event(owner, "Warning", "DeviceMountFailed", `mounting ${type.name} into container ${container.name} failed: ${(e as Error).message}`);
         throw e;
       }
@@ -179,11 +186,32 @@ export class MountService {
         }
       }
       for (const s of slaves) await kube.deletePod(s.metadata!.namespace!, s.metadata!.name!, s.metadata?.uid);
+      await this.untilGone(slaves, deadline);
       const message = `unmounted ${devices.map((d) => d.path).join(", ") || "nothing"} from container ${container.name}${killed.length ? `, ending ${killed.map((k) => `pid ${k.pid} (${k.comm})`).join(", ")}` : ""}`;
       await this.event(owner, "Normal", "DeviceUnmounted", `${message} for ${request.user}`);
       return { kind: "UnmountResult", container: container.name, devices, slavePods: slaves.map((s) => s.metadata!.name!), killed, message };
     } finally {
       release();
+    }
+  }
+
+  /**
+   * An unmount, or a failed mount, answers once the kubelet has let the slave
+   * pods go, so the devices are free for the next pod when the caller hears
+   * back; at the deadline it answers anyway (the devices are already out of
+   * the container, and the kubelet finishes on its own).
+   */
+  private async untilGone(pods: V1Pod[], deadline: number): Promise<void> {
+    for (const pod of pods) {
+      for (;;) {
+        const current = await this.options.kube.getPod(pod.metadata!.namespace!, pod.metadata!.name!);
+        if (!current || current.metadata?.uid !== pod.metadata?.uid) break;
+        if (this.now() >= deadline) {
+          this.options.logger.warn("slave pod still terminating at the unmount's deadline", { slavePod: podName(pod) });
+          return;
+        }
+        await Bun.sleep(50);
+      }
     }
   }
 

@@ -37,18 +37,26 @@ function describeWait(pod: V1Pod): string {
   return [pod.status?.phase ?? "Pending", waiting?.reason, waiting?.message].filter(Boolean).join(", ");
 }
 
+/** A mount whose caller went away (its request timed out upstream, or was cancelled) stops before it grants anything. */
+export const callerGone = () =>
+  new StatusError("Timeout", "the caller stopped waiting (its request timed out or was cancelled) before the devices were granted; nothing was mounted");
+
 /**
  * Resolves with the running slave pod; rejects with the scheduler's or the
- * kubelet's reason, or 504 when `deadline` (ms since the epoch) passes.
+ * kubelet's reason, 504 when `deadline` (ms since the epoch) passes, or
+ * callerGone() as soon as `cancelled` fires.
  */
-export async function waitForSlave(kube: AgentKube, created: V1Pod, deadline: number, now: () => number = Date.now): Promise<V1Pod> {
+export async function waitForSlave(kube: AgentKube, created: V1Pod, deadline: number, now: () => number = Date.now, cancelled?: AbortSignal): Promise<V1Pod> {
   const namespace = created.metadata!.namespace!;
   const name = created.metadata!.name!;
   let latest = created;
   let version = created.metadata?.resourceVersion ?? "";
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - now()));
+  const onCancel = () => controller.abort();
+  cancelled?.addEventListener("abort", onCancel, { once: true });
   try {
+    if (cancelled?.aborted) throw callerGone();
     while (!controller.signal.aborted) {
       const verdict = judgeSlave(latest);
       if (verdict.done) return latest;
@@ -78,9 +86,11 @@ export async function waitForSlave(kube: AgentKube, created: V1Pod, deadline: nu
     }
     throw deadlinePassed(created, latest);
   } catch (e) {
+    if (cancelled?.aborted) throw callerGone();
     if (controller.signal.aborted && !(e instanceof StatusError && e.reason !== "Timeout")) throw deadlinePassed(created, latest);
     throw e;
   } finally {
     clearTimeout(timer);
+    cancelled?.removeEventListener("abort", onCancel);
   }
 }

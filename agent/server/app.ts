@@ -17,7 +17,8 @@ import type { CallerVariables } from "./caller-auth.ts";
 import type { MiddlewareHandler } from "hono";
 
 export interface AgentOperations {
-  mount(request: AgentMountRequest): Promise<AgentMountResponse>;
+  /** `cancelled` fires when the caller closes the connection. */
+  mount(request: AgentMountRequest, cancelled?: AbortSignal): Promise<AgentMountResponse>;
   unmount(request: AgentUnmountRequest): Promise<AgentUnmountResponse>;
 }
 
@@ -72,7 +73,7 @@ export function buildAgentApp(options: AgentAppOptions): Hono<{ Variables: Calle
 
   app.post(AGENT_MOUNT_PATH, options.auth, async (c) => {
     const request = await readJson(c.req.raw, AgentMountRequestSchema, maxBytes);
-    return c.json(await options.operations.mount(request));
+    return c.json(await options.operations.mount(request, c.req.raw.signal));
   });
   app.post(AGENT_UNMOUNT_PATH, options.auth, async (c) => {
     const request = await readJson(c.req.raw, AgentUnmountRequestSchema, maxBytes);

@@ -4,11 +4,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadNative } from "../../native/index.ts";
+import { readGrants } from "../../agent/container/grants.ts";
 import { cleanupAfterAll } from "../support/cleanup.ts";
 import { requireRoot } from "../support/prereqs.ts";
 import { createPod, getPod, kubectlOk, podResourcesClient, waitForPod } from "../cluster/testing.ts";
 import type { CgroupDriver, CgroupMode } from "../cluster/index.ts";
-import { startAgentCluster, type AgentCluster } from "./harness.ts";
+import { eventually, startAgentCluster, type AgentCluster } from "./harness.ts";
 import { startHolder } from "../support/holder.ts";
 
 cleanupAfterAll();
@@ -18,26 +19,6 @@ const combos: Array<[CgroupMode, CgroupDriver]> = [
   ["v1", "cgroupfs"],
   ["v2", "systemd"],
 ];
-
-/**
- * Kernel state has no event to wait on: poll it, with a deadline. A check may
- * throw while the state is in flux (an exec into a container being replaced);
- * the last such error is reported if the deadline passes.
- */
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-      lastError = undefined;
-    } catch (error) {
-      lastError = error;
-    }
-    await Bun.sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${lastError ? ` (last check threw: ${lastError instanceof Error ? lastError.message : String(lastError)})` : ""}`);
-}
 
 describe.skipIf(!ready).each(combos)("agent on a %s node with the %s driver", (mode, driver) => {
   let env: AgentCluster;
@@ -172,6 +153,24 @@ describe.skipIf(!ready).each(combos)("agent on a %s node with the %s driver", (m
     expect(mounted).toMatchObject({ status: 200 });
     expect((await readInside(pod, mounted.body.devices[0].path)).code).toBe(0);
     expect((await env.unmount({ pod })).status).toBe(200);
+  }, 60_000);
+
+  test("a caller that goes away while the mount waits: the slave pod is deleted at once and nothing is granted", async () => {
+    const hog = await runningPod({ limits: { "example.com/loop": "2" } });
+    const pod = await runningPod();
+    const gone = new AbortController();
+    const waiting = env.mount({ pod, timeoutSeconds: 30 }, undefined, gone.signal).catch((e: unknown) => e);
+    await eventually("the mount created its slave pod", async () => (await slavePodsOf(pod)).length === 1);
+    gone.abort();
+    expect(await waiting).toBeInstanceOf(Error);
+    await eventually("the slave pod is deleted", async () => (await slavePodsOf(pod)).length === 0);
+    const events = JSON.parse(await kubectlOk(env.cluster, ["get", "events", "--field-selector", `involvedObject.name=${pod},reason=DeviceMountFailed`, "-o", "json"]));
+    expect(events.items.map((e: { message: string }) => e.message)).toEqual([
+      "mounting LOOP into container main failed: the caller stopped waiting (its request timed out or was cancelled) before the devices were granted; nothing was mounted",
+    ]);
+    await kubectlOk(env.cluster, ["delete", "pod", hog, "--grace-period=0"]);
+    const container = env.node.containerOf("default", pod, "main")!;
+    expect(readGrants({ pid: container.pid }).record.devices).toEqual([]);
   }, 60_000);
 
   test("unmount of a device in use: 409 naming the PID; with force the holder is ended and the device is gone", async () => {

@@ -46,7 +46,8 @@ export interface AgentCluster {
   /** The agent's port: picked by the kernel at the first start, kept across restarts (as a DaemonSet's port is fixed). */
   port: () => number;
   apiserverToken: string;
-  mount(request: Partial<AgentMountRequest> & { pod: string }, token?: string): Promise<{ status: number; body: any }>;
+  /** `signal` aborts the call, as an apiserver whose own caller went away does. */
+  mount(request: Partial<AgentMountRequest> & { pod: string }, token?: string, signal?: AbortSignal): Promise<{ status: number; body: any }>;
   unmount(request: Partial<AgentUnmountRequest> & { pod: string }, token?: string): Promise<{ status: number; body: any }>;
   restartAgent(): Promise<void>;
   /** SIGTERM, and wait for the agent to exit. */
@@ -182,9 +183,10 @@ export async function startAgentCluster(options: AgentClusterOptions): Promise<A
     await running?.stop();
   };
 
-  const call = async (path: string, body: unknown, token: string) => {
+  const call = async (path: string, body: unknown, token: string, signal?: AbortSignal) => {
     const response = await fetch(`https://${bindAddress}:${port}${path}`, {
       method: "POST",
+      ...(signal ? { signal } : {}),
       headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(body),
       tls: { rejectUnauthorized: false },
@@ -211,7 +213,7 @@ export async function startAgentCluster(options: AgentClusterOptions): Promise<A
     port: () => port,
     apiserverToken,
     logs,
-    mount: async (request, token = apiserverToken) => {
+    mount: async (request, token = apiserverToken, signal) => {
       const namespace = request.namespace ?? "default";
       return call(
         "/v1/mount",
@@ -228,6 +230,7 @@ export async function startAgentCluster(options: AgentClusterOptions): Promise<A
           ...request,
         },
         token,
+        signal,
       );
     },
     unmount: async (request, token = apiserverToken) => {
@@ -278,12 +281,22 @@ export async function slavePodsOf(cluster: Cluster, pod: string, namespace = "de
   return list.items.filter((p) => p.metadata.annotations?.["device-mounter.io/owner"] === `${namespace}/${pod}`).map((p) => p.metadata.name);
 }
 
-/** Kernel state has no event to wait on: poll it, with a deadline. */
+/**
+ * Kernel state has no event to wait on: poll it, with a deadline. A check may
+ * throw while the state is in flux (an exec into a container being replaced);
+ * the last such error is reported if the deadline passes.
+ */
 export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
   while (Date.now() < deadline) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
     await Bun.sleep(100);
   }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
+  throw new Error(`${what}: not within ${timeoutMs} ms${lastError ? ` (last check threw: ${lastError instanceof Error ? lastError.message : String(lastError)})` : ""}`);
 }

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { cleanupAfterAll } from "../support/cleanup.ts";
 import { requireRoot } from "../support/prereqs.ts";
 import type { CgroupDriver, CgroupMode } from "../cluster/index.ts";
-import { getPod } from "../cluster/testing.ts";
+import { createPod, getPod, kubectlOk, waitForPod } from "../cluster/testing.ts";
+import { readGrants } from "../../agent/container/grants.ts";
 import { eventually, readInside, runningPod, slavePodsOf } from "../agent/harness.ts";
 import { startProduct, type Product } from "./product.ts";
 import { startHolder } from "../support/holder.ts";
@@ -204,6 +205,28 @@ describe.skipIf(!runnable)("device-mounter end to end on a v1 node with the cgro
     expect(late.body).toMatchObject({ kind: "Status", code: 504, reason: "Timeout" });
     await eventually("the timed-out slave pod is deleted", async () => (await slavePodsOf(product.cluster, pod)).length === 0);
     // The device was not left behind in the container either, and the node's devices are free again.
+    const device = await e2e.cliMount(pod);
+    await e2e.expectReadable(pod, device);
+    expect(expectOk("unmount", await product.deviceMounter("alice", ["unmount", pod, "--type", "LOOP"]))).toContain(device.path);
+  }, 60_000);
+
+  test("kube-apiserver's request timeout ends a waiting mount: kubectl reports it, and no slave pod or grant is left", async () => {
+    const { product } = e2e;
+    await createPod(product.cluster, { name: "hog", command: ["sleep", "3600"], terminationGracePeriodSeconds: 0, limits: { "example.com/loop": String(product.node.loopDevices.length) } });
+    await waitForPod(product.cluster, "hog", "condition=Ready");
+    const pod = await e2e.newPod();
+    const body = join(product.cluster.dir, "timeout-body.json");
+    writeFileSync(body, JSON.stringify(MOUNT_BODY));
+    const started = Date.now();
+    const cut = await product.kubectl("alice", ["replace", "--raw", mountPath(pod, "device_type=LOOP&wait_second=40"), "-f", body, "--request-timeout=2s"]);
+    expect(cut.code).not.toBe(0);
+    expect(cut.stderr).toMatch(/Timeout|deadline exceeded/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await eventually("the abandoned mount's slave pod is deleted", async () => (await slavePodsOf(product.cluster, pod)).length === 0);
+    await kubectlOk(product.cluster, ["delete", "pod", "hog", "--grace-period=0"]);
+    // Nothing was granted behind the user's back, and the devices are free: a new mount gets one.
+    const container = product.node.containerOf("default", pod, "main")!;
+    expect(readGrants({ pid: container.pid }).record.devices).toEqual([]);
     const device = await e2e.cliMount(pod);
     await e2e.expectReadable(pod, device);
     expect(expectOk("unmount", await product.deviceMounter("alice", ["unmount", pod, "--type", "LOOP"]))).toContain(device.path);
