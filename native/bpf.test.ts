@@ -4,9 +4,10 @@ import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupAfterAll } from "../test/support/cleanup.ts";
 import { requireRoot } from "../test/support/prereqs.ts";
-import { isNativeError, loadNative, type NativeError } from "./index.ts";
+import { loadNative } from "./index.ts";
 import { makeTestCgroup } from "./test-cgroup.ts";
 import { descriptorsOpenedSince, openDescriptors } from "../test/support/descriptors.ts";
+import { caught } from "./test-errors.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "cgroup2"]);
@@ -34,16 +35,6 @@ const ALLOW_ALL = program(insn(MOV64_IMM, 0, 0, 0, 1), insn(EXIT, 0, 0, 0, 0));
 const DENY_ALL = program(insn(MOV64_IMM, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0));
 // r0 = r2, but r2 was never written: the verifier rejects it.
 const READS_UNINITIALISED = program(insn(MOV64_REG, 0, 2, 0, 0), insn(EXIT, 0, 0, 0, 0));
-
-function caught(call: () => unknown): NativeError {
-  try {
-    call();
-  } catch (error) {
-    if (isNativeError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to throw");
-}
 
 /** Runs `cat /dev/null` in the cgroup; returns its exit code and stderr. */
 async function openDevNullIn(cgroup: string): Promise<{ code: number | null; stderr: string }> {

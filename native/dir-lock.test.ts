@@ -6,22 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanupAfterAll, registerCleanup } from "../test/support/cleanup.ts";
 import { requireRoot } from "../test/support/prereqs.ts";
-import { isNativeError, loadNative, type NativeError } from "./index.ts";
+import { loadNative } from "./index.ts";
 import { makeTestCgroup } from "./test-cgroup.ts";
+import { caught } from "./test-errors.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "cgroup2"]);
 const native = loadNative();
-
-function caught(call: () => unknown): NativeError {
-  try {
-    call();
-  } catch (error) {
-    if (isNativeError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to throw");
-}
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "dm-test-lock-"));

@@ -12,8 +12,9 @@ import { cleanupAfterAll, registerChildProcess } from "../test/support/cleanup.t
 import { requireRoot } from "../test/support/prereqs.ts";
 import { HOST_BUSYBOX } from "../test/support/rootfs.ts";
 import { makeTempDir } from "../test/support/tempdir.ts";
-import { isNativeError, loadNative, type NativeError } from "./index.ts";
+import { isNativeError, loadNative } from "./index.ts";
 import { descriptorsOpenedSince, openDescriptors } from "../test/support/descriptors.ts";
+import { caught } from "./test-errors.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "busybox", "cgroup2"]);
@@ -50,16 +51,6 @@ async function startNamespaceHolder(mountPoint: string): Promise<NamespaceHolder
     if (output.includes("ready\n")) return { pid: child.pid, hostView: `/proc/${child.pid}/root`, mountPoint };
   }
   throw new Error(`namespace holder exited before it was ready: ${await new Response(child.stderr).text()}`);
-}
-
-function caught(call: () => unknown): NativeError {
-  try {
-    call();
-  } catch (error) {
-    if (isNativeError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to throw");
 }
 
 function rdevOf(stats: BigIntStats): [number, number] {
