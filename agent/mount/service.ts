@@ -207,7 +207,7 @@ export class MountService {
         const current = await this.options.kube.getPod(pod.metadata!.namespace!, pod.metadata!.name!);
         if (!current || current.metadata?.uid !== pod.metadata?.uid) break;
         if (this.now() >= deadline) {
-          this.options.logger.warn("slave pod still terminating at the unmount's deadline", { slavePod: podName(pod) });
+          this.options.logger.warn("slave pod still terminating at the deadline; answering anyway (the kubelet finishes on its own)", { slavePod: podName(pod) });
           return;
         }
         await Bun.sleep(50);
