@@ -142,7 +142,7 @@ describe.skipIf(!ready).each(combos)("agent on a %s node with the %s driver", (m
     const native = loadNative();
     const held = native.lockDirectory(container.cgroup.v1Devices ?? container.cgroup.unified);
     try {
-      const refused = await env.mount({ pod, timeoutSeconds: 3 });
+      const refused = await env.mount({ pod, timeoutSeconds: 6 }); // time for the slave pod to run, even on a loaded machine
       expect(refused).toMatchObject({ status: 409, body: { reason: "Conflict" } });
       expect(refused.body.message).toContain("another device-mounter process has been changing the devices of this container");
       await eventually("the refused mount's slave pod is deleted", async () => (await slavePodsOf(pod)).length === 0);
