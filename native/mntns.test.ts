@@ -15,6 +15,7 @@ import { makeTempDir } from "../test/support/tempdir.ts";
 import { isNativeError, loadNative } from "./index.ts";
 import { descriptorsOpenedSince, openDescriptors } from "../test/support/descriptors.ts";
 import { caught } from "./test-errors.ts";
+import { splitDev } from "../agent/container/host-device.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "busybox", "cgroup2"]);
@@ -54,11 +55,8 @@ async function startNamespaceHolder(mountPoint: string): Promise<NamespaceHolder
 }
 
 function rdevOf(stats: BigIntStats): [number, number] {
-  // glibc's makedev encoding, the inverse of what the kernel reports.
-  const rdev = stats.rdev;
-  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
-  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
-  return [Number(major), Number(minor)];
+  const { major, minor } = splitDev(stats.rdev);
+  return [major, minor];
 }
 
 describe.skipIf(!ready)("mount namespace functions", () => {
@@ -167,8 +165,7 @@ describe.skipIf(!ready)("mount namespace functions", () => {
 
   test("nsStat describes the node as lstat does", () => {
     const host = lstatSync(inHolder("/dev/dm-sub/dm-null"), { bigint: true });
-    const devMajor = Number(((host.dev >> 8n) & 0xfffn) | ((host.dev >> 32n) & ~0xfffn));
-    const devMinor = Number((host.dev & 0xffn) | ((host.dev >> 12n) & ~0xffn));
+    const { major: devMajor, minor: devMinor } = splitDev(host.dev);
     expect(native.nsStat(holder.pid, "/dev/dm-sub/dm-null")).toEqual({
       type: "c",
       mode: 0o666,

@@ -2,15 +2,11 @@
 // layer (no mknod binary needed in the image, symlinks cannot escape). All
 // node work of one grant happens in one namespace entry.
 import { loadNative, type NativeError, type NsOp, type NsStat } from "../../native/index.ts";
+import type { DeviceNodeStat } from "./host-device.ts";
 
-export interface NodeSpec {
+/** A node to make at `path` inside the container: the device, its permission bits and owner. */
+export interface NodeSpec extends DeviceNodeStat {
   path: string;
-  type: "c" | "b";
-  major: number;
-  minor: number;
-  mode: number;
-  uid: number;
-  gid: number;
 }
 
 /** The node's own identity (st_dev, st_ino), as /proc/PID/maps shows a mapping of it. */

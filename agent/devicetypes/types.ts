@@ -1,21 +1,16 @@
 // What a device type is: the resources it owns and how one device ID the
 // device plugin allocated becomes host device nodes to grant a container.
 
-/** A device node to grant: where it is on the host, where it goes in the container, and what it is. */
-export interface HostDeviceNode {
+import type { DeviceNodeStat } from "../container/host-device.ts";
+
+/** A device node to grant: where it is on the host, where it goes in the container, and what it is (mode and owner those of the host node). */
+export interface HostDeviceNode extends DeviceNodeStat {
   /** Where the node was read (a host path, or a path under a slave container's root). */
   hostPath: string;
   /** Absolute path inside the target container. */
   containerPath: string;
-  type: "c" | "b";
-  major: number;
-  minor: number;
   /** Subset of "rwm", in that order. */
   access: string;
-  /** Permission bits the node gets in the container (those of the host node). */
-  mode: number;
-  uid: number;
-  gid: number;
 }
 
 export interface DeviceContext {

@@ -19,7 +19,7 @@ import { startCluster, type Cluster, type ClusterNode } from "../cluster/index.t
 import { createPod, getPod, kubectlOk, waitForPod } from "../cluster/testing.ts";
 import { cleanupAfterAll } from "../support/cleanup.ts";
 import { requireRoot } from "../support/prereqs.ts";
-import { AGENT_IMAGE, AGENT_IMAGES, AGENT_RULES, AGENT_USER, LOOP_TYPE_CONFIG } from "./harness.ts";
+import { AGENT_IMAGE, AGENT_IMAGES, AGENT_RULES, AGENT_USER, LOOP_MOUNT, LOOP_TYPE_CONFIG } from "./harness.ts";
 
 cleanupAfterAll();
 const ready = requireRoot(["root", "runc", "busybox", "losetup", "cgroup-v1-devices", "cgroup2"]);
@@ -67,13 +67,7 @@ describe.skipIf(!ready)("a mount failing at each step leaves nothing behind (v2,
         namespace: "default",
         pod: "target",
         podUid: owner.metadata!.uid!,
-        deviceType: "LOOP",
-        resources: { "example.com/loop": "1" },
-        annotations: {},
-        labels: {},
-        patches: [],
-        timeoutSeconds: 20,
-        user: "alice",
+        ...LOOP_MOUNT,
       })
       .then(
         () => undefined,

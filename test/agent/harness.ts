@@ -31,6 +31,17 @@ export const AGENT_RULES = [
   { user: AGENT_USER, verbs: ["create"], apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"] },
 ];
 
+/** A mount request's fields other than the target: one loop device, for alice. */
+export const LOOP_MOUNT = {
+  deviceType: "LOOP",
+  resources: { "example.com/loop": "1" },
+  annotations: {},
+  labels: {},
+  patches: [],
+  timeoutSeconds: 20,
+  user: "alice",
+} satisfies Partial<AgentMountRequest>;
+
 export const LOOP_TYPE_CONFIG = `# the test node's loop devices, as its device plugin hands them to the slave pod
 - name: LOOP
   resources: [example.com/loop]
@@ -220,13 +231,7 @@ export async function startAgentCluster(options: AgentClusterOptions): Promise<A
         {
           namespace,
           podUid: request.podUid ?? (await podUidOf(cluster, namespace, request.pod)),
-          deviceType: "LOOP",
-          resources: { "example.com/loop": "1" },
-          annotations: {},
-          labels: {},
-          patches: [],
-          timeoutSeconds: 20,
-          user: "alice",
+          ...LOOP_MOUNT,
           ...request,
         },
         token,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { registerCleanup } from "./cleanup.ts";
 import { runCommand, runCommandOk, runCommandSync } from "./command.ts";
 import { makeTempDir } from "./tempdir.ts";
+import { splitDev } from "../../agent/container/host-device.ts";
 
 export interface CreateLoopDeviceOptions {
   /** Default 1 MiB. */
@@ -62,22 +63,12 @@ async function attach(backingFile: string): Promise<string> {
   throw new Error(`losetup --find --show ${backingFile} failed ${ATTACH_ATTEMPTS} times: ${errors.join("; ")}`);
 }
 
-// glibc's dev_t layout: major bits 8-19 and 32-43, minor bits 0-7 and 20-31.
-function majorOf(rdev: number): number {
-  const dev = BigInt(rdev);
-  return Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-}
-
-function minorOf(rdev: number): number {
-  const dev = BigInt(rdev);
-  return Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-}
-
 /** devtmpfs normally creates /dev/loopN; a plain /dev (e.g. in a container) does not. */
 async function ensureDeviceNode(path: string, major: number, minor: number): Promise<boolean> {
   if (existsSync(path)) {
-    const stat = statSync(path);
-    if (!stat.isBlockDevice() || majorOf(stat.rdev) !== major || minorOf(stat.rdev) !== minor) {
+    const stat = statSync(path, { bigint: true });
+    const found = splitDev(stat.rdev);
+    if (!stat.isBlockDevice() || found.major !== major || found.minor !== minor) {
       throw new Error(`${path} exists but is not block device ${major}:${minor}`);
     }
     return false;

@@ -7,6 +7,7 @@ import { TEST_PREFIX } from "../../support/names.ts";
 import { startContainer, type Container, type ContainerDevice } from "../../support/runc.ts";
 import { containerCgroup, type CgroupDriver, type CgroupMode } from "./cgroups.ts";
 import type { DeviceSpec } from "./devices.ts";
+import { splitDev } from "../../../agent/container/host-device.ts";
 
 export interface RuntimeContainer {
   /** The CRI container ID (64 hex digits); status shows containerd://<id>. */
@@ -69,24 +70,12 @@ export function toContainerDevice(spec: DeviceSpec): ContainerDevice {
   return {
     path: spec.containerPath,
     type: stat.isBlockDevice() ? "b" : "c",
-    major: majorOf(stat.rdev),
-    minor: minorOf(stat.rdev),
+    ...splitDev(BigInt(stat.rdev)),
     fileMode: stat.mode & 0o7777,
     uid: stat.uid,
     gid: stat.gid,
     access: spec.permissions,
   };
-}
-
-// glibc's dev_t layout: major bits 8-19 and 32-43, minor bits 0-7 and 20-31.
-function majorOf(rdev: number): number {
-  const dev = BigInt(rdev);
-  return Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-}
-
-function minorOf(rdev: number): number {
-  const dev = BigInt(rdev);
-  return Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
 }
 
 interface ProcStat {
