@@ -9,28 +9,13 @@ import { requireRoot } from "../../test/support/prereqs.ts";
 import { makeTempDir, type TempDir } from "../../test/support/tempdir.ts";
 import { DeviceTypeConfigError, genericDeviceType, loadDeviceTypeConfig, parseDeviceTypeConfig } from "./generic.ts";
 import { BUILT_IN_TYPE_NAMES } from "./registry.ts";
+import { thrownBy } from "../../test/support/thrown.ts";
 
 cleanupAfterAll();
 
-function configError(text: string): DeviceTypeConfigError {
-  try {
-    parseDeviceTypeConfig(text, "device-types.yaml", BUILT_IN_TYPE_NAMES);
-  } catch (error) {
-    if (error instanceof DeviceTypeConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a DeviceTypeConfigError");
-}
+const configError = (text: string) => thrownBy(DeviceTypeConfigError, () => parseDeviceTypeConfig(text, "device-types.yaml", BUILT_IN_TYPE_NAMES));
 
-function statusError(fn: () => unknown): StatusError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof StatusError) return error;
-    throw error;
-  }
-  throw new Error("expected a StatusError");
-}
+const statusError = (fn: () => unknown) => thrownBy(StatusError, fn);
 
 /** The generic type the cluster-in-a-box's example.com/loop needs: plugin IDs "loop0".. are not host names. */
 const LOOP_CONFIG = `

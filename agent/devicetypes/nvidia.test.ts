@@ -7,6 +7,7 @@ import { cleanupAfterAll } from "../../test/support/cleanup.ts";
 import { requireRoot } from "../../test/support/prereqs.ts";
 import { makeTempDir, type TempDir } from "../../test/support/tempdir.ts";
 import { NVIDIA_GPU_RESOURCE, nvidiaGpuType, parseGpuInformation, readGpus } from "./nvidia.ts";
+import { rejectedWith } from "../../test/support/thrown.ts";
 
 cleanupAfterAll();
 
@@ -24,15 +25,7 @@ function fakeProc(dir: string, gpus: Array<{ uuid: string; minor: number; busId:
   return procRoot;
 }
 
-async function caught(fn: () => unknown): Promise<StatusError> {
-  try {
-    await fn();
-  } catch (error) {
-    if (error instanceof StatusError) return error;
-    throw error;
-  }
-  throw new Error("expected a StatusError");
-}
+const caught = (fn: () => unknown) => rejectedWith(StatusError, fn);
 
 describe("parseGpuInformation", () => {
   test("reads the UUID and minor from the driver's tab-separated lines", () => {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { StatusError } from "../../src/api/status.ts";
 import { parseDeviceTypeConfig } from "./generic.ts";
 import { BUILT_IN_TYPE_NAMES, createRegistry } from "./registry.ts";
+import { thrownBy } from "../../test/support/thrown.ts";
 
 const config = parseDeviceTypeConfig(
   `
@@ -17,15 +18,7 @@ const config = parseDeviceTypeConfig(
 );
 const registry = createRegistry({ procRoot: "/nonexistent", devRoot: "/nonexistent", config });
 
-function statusError(fn: () => unknown): StatusError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof StatusError) return error;
-    throw error;
-  }
-  throw new Error("expected a StatusError");
-}
+const statusError = (fn: () => unknown) => thrownBy(StatusError, fn);
 
 describe("registry", () => {
   test("types are found whatever the case, under their canonical name", () => {
